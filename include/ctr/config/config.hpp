@@ -1,0 +1,79 @@
+// The supervisor's configuration, typed. Loaded from an INI file by load(); every error names
+// `file:line: what is wrong`. Later issues add [network NAME] sections and network/limit keys.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ctr::config {
+
+enum class restart_policy { no, on_failure, always };
+const char* to_string(restart_policy p);
+
+inline constexpr const char* default_socket = "/run/ctr-supervisor/ctr.sock";
+inline constexpr const char* default_state_dir = "/run/ctr-supervisor";
+
+struct supervisor {
+    std::filesystem::path socket = default_socket;
+    std::filesystem::path state_dir = default_state_dir;
+    std::chrono::milliseconds stop_timeout{10'000};
+};
+
+// One running instance. A section with `replicas = N` yields N of these named NAME-1 ... NAME-N.
+struct container {
+    std::string name;
+    int line = 0;                      // line of the [container ...] header it came from
+    std::filesystem::path rootfs;      // absolute
+    std::vector<std::string> command;  // argv, already split
+    std::vector<std::string> env;      // K=V, in order; a later K replaces an earlier one
+    std::string workdir = "/";
+    std::string hostname;              // defaults to name
+    bool tty = false;
+    restart_policy restart = restart_policy::no;
+    std::chrono::milliseconds stop_timeout{10'000}; // [supervisor] stop_timeout unless overridden
+};
+
+struct config {
+    std::filesystem::path file;
+    supervisor sup;
+    std::vector<container> containers;
+};
+
+// All the problems found in one file, each `file:line: message`; what() joins them with '\n'.
+class config_error : public std::runtime_error {
+  public:
+    explicit config_error(std::vector<std::string> problems);
+    const std::vector<std::string>& problems() const { return problems_; }
+
+  private:
+    std::vector<std::string> problems_;
+};
+
+// Reads and validates `file`. Relative rootfs paths resolve against the file's folder.
+config load(const std::filesystem::path& file);
+
+// Same from text; `file` names the source in messages and anchors relative paths. With
+// check_paths false, rootfs existence is not checked (for unit tests and fuzzing).
+config parse(std::string_view text, const std::filesystem::path& file, bool check_paths = true);
+
+// Shell-like word splitting without a shell: 'single', "double" (with \" \\ \$ \` escapes),
+// backslash escapes outside quotes; no expansion. Throws std::invalid_argument with the reason.
+std::vector<std::string> split_command(std::string_view s);
+
+// A container name reaches paths, cgroups and interface names: [A-Za-z0-9][A-Za-z0-9_.-]{0,62},
+// and never "." or "..". Returns the reason it is invalid, or nothing.
+std::optional<std::string> invalid_name_reason(std::string_view name);
+
+// RFC 1123 host name of at most 64 characters (the kernel's limit). Returns the reason it is
+// invalid, or nothing.
+std::optional<std::string> invalid_hostname_reason(std::string_view name);
+
+// "10s", "500ms", "2m", "1h", or a bare number of seconds ("1.5"); at most 8760h. Throws
+// std::invalid_argument with the reason.
+std::chrono::milliseconds parse_duration(std::string_view s);
+
+} // namespace ctr::config

@@ -1,0 +1,79 @@
+// The control socket's wire format, shared by the supervisor and ctrctl.
+//
+// A connection carries frames in both directions:
+//
+//     +---------------------+-----------+----------------------+
+//     | length: u32 (BE)    | type: u8  | payload: length bytes|
+//     +---------------------+-----------+----------------------+
+//
+// `length` counts the payload only and is checked against max_frame before anything is
+// allocated. Types now: request (client -> supervisor, a JSON object) and response (supervisor
+// -> client, a JSON object). Attach, logs and exec (issue 3) add stream types (stdin, stdout,
+// stderr, resize, signal, detach, exit, error) on the same socket; an unknown type ends the
+// connection with an error frame.
+//
+// Requests:   {"op": "ps"}
+//             {"op": "start"|"restart", "name": N}
+//             {"op": "stop", "name": N, "timeout_ms": T?}
+//             {"op": "kill", "name": N, "signal": S}                 S a number
+//             {"op": "wait", "names": [N...], "state": "running", "timeout_ms": T}
+// Responses:  {"ok": true, ...}   ps adds "containers": [status...]
+//             {"ok": false, "error": "no container named 'x'"}
+// status:     {"name", "state", "pid" (null when none), "restarts", "started_at" (unix ms or null),
+//              "exit_code" (null), "signal" (null or "SIGKILL"), "error" (null or text),
+//              "restart_policy"}
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ctr::control {
+
+inline constexpr std::size_t header_size = 5;
+inline constexpr std::uint32_t max_frame = 1u << 20;
+
+enum class frame_type : std::uint8_t {
+    request = 1,
+    response = 2,
+};
+
+class protocol_error : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct frame {
+    frame_type type;
+    std::string payload;
+};
+
+struct header {
+    frame_type type;
+    std::uint32_t length;
+};
+
+// Validates a header: known type, length within max_frame; throws protocol_error otherwise.
+header decode_header(std::span<const std::uint8_t, header_size> bytes);
+std::string encode_frame(frame_type type, std::string_view payload);
+
+// Incremental decoder for a byte stream (used by ctrctl, tests and the fuzz target).
+// It holds at most what was fed and not yet returned; a header is judged as soon as its five
+// bytes are in, so an oversized length fails before its payload is awaited or allocated.
+// After next() throws, the stream is out of sync and the connection should end.
+class frame_decoder {
+  public:
+    void feed(std::string_view bytes);
+    // The next complete frame, or nothing until more bytes arrive. Throws protocol_error.
+    std::optional<frame> next();
+
+  private:
+    std::string buf_;
+    std::size_t pos_ = 0; // start of the bytes not yet returned as frames
+};
+
+} // namespace ctr::control

@@ -1,0 +1,88 @@
+// One container's life as one coroutine. run() reads top to bottom as its state machine:
+//
+//   stopped ──start──▶ starting ──exec'd──▶ running ──exit──▶ (policy) ──▶ backoff ──▶ starting
+//                          │                   │                  └──────▶ exited | failed
+//                          └──set-up failed────┤
+//                                              └──stop──▶ stopping ──▶ stopped
+//
+// Other code only files requests (start, stop, restart, shutdown); the coroutine alone changes
+// the state, through set_state(), which logs it and wakes whoever watches `changed`.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "ctr/config/config.hpp"
+#include "ctr/supervise/backoff.hpp"
+#include "ctr/supervise/child_process.hpp"
+#include "ctr/supervise/notifier.hpp"
+#include "ctr/supervise/spawner.hpp"
+#include "ctr/sys/process.hpp"
+
+namespace ctr::supervise {
+
+enum class state { stopped, starting, running, stopping, backoff, exited, failed };
+const char* to_string(state s);
+std::optional<state> parse_state(std::string_view s);
+
+struct status {
+    std::string name;
+    state current = state::stopped;
+    pid_t pid = 0;
+    int restarts = 0;
+    unsigned starts = 0; // start attempts so far; lets a caller tell "started again" apart
+    std::optional<std::chrono::system_clock::time_point> started_at;
+    std::optional<sys::exit_status> last_exit;
+    std::string error;
+};
+
+class container {
+  public:
+    container(asio::any_io_executor ex, config::container cfg, spawner& sp, notifier& changed);
+
+    asio::awaitable<void> run();
+
+    void request_start();
+    void request_stop(std::optional<std::chrono::milliseconds> timeout);
+    void request_restart();
+    void request_shutdown();
+    // Skips what is left of the stop grace: SIGKILL now.
+    void kill_now();
+    // Sends `sig` to the container's first process; throws ctr::error when none runs.
+    void send_signal(int sig);
+
+    const status& current() const { return st_; }
+    const config::container& config() const { return cfg_; }
+    // Stopped, exited or failed, with nothing about to start it again.
+    bool settled_down() const;
+
+  private:
+    void set_state(state s);
+    bool stop_wanted() const { return !want_running_ || restart_pending_ || shutdown_; }
+    bool policy_restarts(const std::optional<sys::exit_status>& exit, bool start_failed) const;
+    asio::awaitable<sys::exit_status> supervise(child_process& child);
+    asio::awaitable<void> stop(child_process& child);
+    asio::awaitable<void> back_off(std::chrono::milliseconds delay);
+
+    config::container cfg_;
+    spawner& spawner_;
+    notifier& changed_;
+    notifier wake_;
+    asio::steady_timer timer_;
+    backoff backoff_;
+    child_process* child_ = nullptr;
+    status st_;
+
+    // Requests, read by run() after every wake-up.
+    bool want_running_ = true;
+    bool restart_pending_ = false;
+    bool shutdown_ = false;
+    bool kill_now_ = false;
+    std::optional<std::chrono::milliseconds> stop_timeout_;
+};
+
+} // namespace ctr::supervise

@@ -1,0 +1,42 @@
+// Starts containers: a bounded number in flight at once (starting 50 must not take 50 times one,
+// nor fork 50 at the same instant), each waited for until exec or its set-up failure.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include <asio/awaitable.hpp>
+
+#include "ctr/config/config.hpp"
+#include "ctr/spawn/plan.hpp"
+#include "ctr/supervise/child_process.hpp"
+#include "ctr/supervise/notifier.hpp"
+
+namespace ctr::supervise {
+
+struct spawn_result {
+    child_process child;
+    std::string setup_error; // empty when the command was exec'd
+};
+
+class spawner {
+  public:
+    spawner(asio::any_io_executor ex, std::filesystem::path state_dir, int max_in_flight = 16);
+
+    // Throws ctr::error / std::system_error when no process could be made at all.
+    asio::awaitable<spawn_result> start(const config::container& c);
+
+    spawn::overlay_paths paths(const std::string& name) const;
+    std::filesystem::path containers_dir() const { return state_dir_ / "containers"; }
+    std::filesystem::path log_file(const std::string& name) const;
+
+  private:
+    asio::any_io_executor ex_;
+    std::filesystem::path state_dir_;
+    int free_;
+    notifier slot_freed_;
+    std::chrono::seconds setup_deadline_{10};
+};
+
+} // namespace ctr::supervise

@@ -1,0 +1,29 @@
+// Files and folders the supervisor owns: its state dir, lock, state files.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ctr/core/unique_fd.hpp"
+
+namespace ctr::sys {
+
+// Creates `dir` and missing parents with `mode` (existing ones keep theirs).
+void make_dirs(const std::filesystem::path& dir, mode_t mode);
+// Writes through a temp file, fsync and rename, so a reader sees the old or the new content.
+void write_file_atomic(const std::filesystem::path& file, std::string_view content);
+std::optional<std::string> read_file(const std::filesystem::path& file);
+// Removes a tree without following symlinks; "already gone" is success.
+void remove_tree(const std::filesystem::path& path);
+// Opens (creating) `file` and takes an exclusive flock; nothing when another process holds it.
+std::optional<unique_fd> try_lock(const std::filesystem::path& file);
+unique_fd open_file(const std::filesystem::path& file, int flags, mode_t mode = 0);
+// Makes sure fds 0, 1 and 2 are open (on /dev/null), so no fd the supervisor opens later lands
+// there and is taken for a standard stream.
+void ensure_std_fds();
+
+} // namespace ctr::sys

@@ -1,0 +1,96 @@
+#include "values.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace ctr::config {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+        if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
+}
+
+} // namespace
+
+bool parse_bool(std::string_view v) {
+    for (auto t : {"true", "yes", "1", "on"})
+        if (iequals(v, t)) return true;
+    for (auto f : {"false", "no", "0", "off"})
+        if (iequals(v, f)) return false;
+    throw std::invalid_argument("expected true/false, yes/no, 1/0 or on/off");
+}
+
+restart_policy parse_restart(std::string_view v) {
+    for (auto p : {restart_policy::no, restart_policy::on_failure, restart_policy::always})
+        if (v == to_string(p)) return p;
+    throw std::invalid_argument("expected no, on-failure or always");
+}
+
+int parse_replicas(std::string_view v) {
+    int n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > 1000)
+        throw std::invalid_argument("expected a whole number from 1 to 1000");
+    return n;
+}
+
+std::vector<std::string> parse_command(std::string_view v) {
+    auto argv = split_command(v);
+    if (argv.empty()) throw std::invalid_argument("empty command");
+    return argv;
+}
+
+std::string parse_env_entry(std::string_view v) {
+    auto eq = v.find('=');
+    if (eq == std::string_view::npos) throw std::invalid_argument("expected NAME=VALUE");
+    if (eq == 0) throw std::invalid_argument("empty variable name");
+    return std::string(v);
+}
+
+std::string parse_workdir(std::string_view v) {
+    if (v.empty() || v.front() != '/') throw std::invalid_argument("must be an absolute path");
+    return std::string(v);
+}
+
+std::string parse_hostname(std::string_view v) {
+    if (auto why = invalid_hostname_reason(v)) throw std::invalid_argument(*why);
+    return std::string(v);
+}
+
+std::filesystem::path parse_path(std::string_view v, const value_context& ctx) {
+    if (v.empty()) throw std::invalid_argument("empty path");
+    auto p = (ctx.base_dir / std::filesystem::path(v)).lexically_normal();
+    // "dir/" would make lstat follow a symlink named dir; keep paths without the trailing slash.
+    if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+    return p;
+}
+
+std::filesystem::path parse_rootfs(std::string_view v, const value_context& ctx) {
+    auto p = parse_path(v, ctx);
+    if (!ctx.check_paths) return p;
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+        int err = errno;
+        if (err == ENOENT)
+            throw std::invalid_argument(fmt::format("{} does not exist", p.string()));
+        throw std::invalid_argument(
+            fmt::format("{}: {}", p.string(), std::generic_category().message(err)));
+    }
+    if (S_ISLNK(st.st_mode))
+        throw std::invalid_argument(fmt::format("{} is a symlink", p.string()));
+    if (!S_ISDIR(st.st_mode))
+        throw std::invalid_argument(fmt::format("{} is not a directory", p.string()));
+    return p;
+}
+
+} // namespace ctr::config

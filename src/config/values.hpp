@@ -1,0 +1,31 @@
+// Parsers for the values of config keys. Each returns the typed value or throws
+// std::invalid_argument with the reason; the caller adds file, line, section and key.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctr/config/config.hpp"
+
+namespace ctr::config {
+
+struct value_context {
+    std::filesystem::path base_dir; // absolute folder of the config file
+    bool check_paths = true;
+};
+
+bool parse_bool(std::string_view v);
+restart_policy parse_restart(std::string_view v);
+int parse_replicas(std::string_view v);
+std::vector<std::string> parse_command(std::string_view v);
+std::string parse_env_entry(std::string_view v);
+std::string parse_workdir(std::string_view v);
+std::string parse_hostname(std::string_view v);
+// Relative paths resolve against ctx.base_dir.
+std::filesystem::path parse_path(std::string_view v, const value_context& ctx);
+// A path that, with ctx.check_paths, must be a real directory, not a symlink to one.
+std::filesystem::path parse_rootfs(std::string_view v, const value_context& ctx);
+
+} // namespace ctr::config

@@ -1,0 +1,188 @@
+#include "ctr/control/handlers.hpp"
+
+#include <signal.h>
+
+#include "ctr/core/awaitable.hpp"
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "ctr/core/error.hpp"
+
+namespace ctr::control {
+
+using namespace asio::experimental::awaitable_operators;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using supervise::state;
+
+nlohmann::json to_json(const supervise::status& st, const config::container& cfg) {
+    json j{{"name", st.name},
+           {"state", supervise::to_string(st.current)},
+           {"pid", st.pid ? json(st.pid) : json(nullptr)},
+           {"restarts", st.restarts},
+           {"restart_policy", config::to_string(cfg.restart)},
+           {"started_at", nullptr},
+           {"exit_code", nullptr},
+           {"signal", nullptr},
+           {"error", st.error.empty() ? json(nullptr) : json(st.error)}};
+    if (st.started_at)
+        j["started_at"] = std::chrono::duration_cast<milliseconds>(
+                              st.started_at->time_since_epoch())
+                              .count();
+    if (st.last_exit) {
+        if (st.last_exit->exited())
+            j["exit_code"] = st.last_exit->code;
+        else
+            j["signal"] = sys::signal_name(st.last_exit->signal);
+    }
+    return j;
+}
+
+namespace {
+
+json ok(json extra = json::object()) {
+    extra["ok"] = true;
+    return extra;
+}
+
+supervise::container& named(supervise::supervisor& sup, const json& req) {
+    if (!req.contains("name") || !req["name"].is_string()) fail("request needs a \"name\"");
+    auto name = req["name"].get<std::string>();
+    auto* c = sup.find(name);
+    if (!c) fail("no container named '{}'", name);
+    return *c;
+}
+
+std::optional<milliseconds> timeout_of(const json& req) {
+    if (!req.contains("timeout_ms") || req["timeout_ms"].is_null()) return std::nullopt;
+    auto& t = req["timeout_ms"];
+    if (!t.is_number() || t.get<double>() < 0) fail("\"timeout_ms\" must be a number >= 0");
+    return milliseconds(static_cast<long long>(t.get<double>()));
+}
+
+// Awaits until `done()` holds, re-checking after every state change.
+template <typename Pred> asio::awaitable<void> until(supervise::supervisor& sup, Pred done) {
+    while (!done()) co_await sup.changed().wait();
+}
+
+// Reports a start that did not end up running, e.g. "web: exec "/x": No such file or directory".
+void check_started(const supervise::container& c) {
+    auto& st = c.current();
+    if (st.current == state::running) return;
+    if (!st.error.empty()) fail("{}: {}", st.name, st.error);
+    fail("{}: {} ({})", st.name, supervise::to_string(st.current),
+         st.last_exit ? sys::describe(*st.last_exit) : "no exit status");
+}
+
+bool start_settled(const supervise::container& c, unsigned starts_before) {
+    auto& st = c.current();
+    return st.starts > starts_before && st.current != state::starting &&
+           st.current != state::stopping;
+}
+
+asio::awaitable<json> op_start(supervise::supervisor& sup, const json& req) {
+    auto& c = named(sup, req);
+    if (c.current().current == state::running) co_return ok();
+    unsigned before = c.current().starts;
+    c.request_start();
+    co_await until(sup, [&] { return start_settled(c, before) || sup.shutting_down(); });
+    check_started(c);
+    co_return ok();
+}
+
+asio::awaitable<json> op_restart(supervise::supervisor& sup, const json& req) {
+    auto& c = named(sup, req);
+    unsigned before = c.current().starts;
+    c.request_restart();
+    co_await until(sup, [&] { return start_settled(c, before) || sup.shutting_down(); });
+    check_started(c);
+    co_return ok();
+}
+
+asio::awaitable<json> op_stop(supervise::supervisor& sup, const json& req) {
+    auto& c = named(sup, req);
+    c.request_stop(timeout_of(req));
+    co_await until(sup, [&] { return c.settled_down(); });
+    co_return ok();
+}
+
+asio::awaitable<json> op_kill(supervise::supervisor& sup, const json& req) {
+    auto& c = named(sup, req);
+    int sig = SIGKILL;
+    if (req.contains("signal")) {
+        if (!req["signal"].is_number_integer()) fail("\"signal\" must be a signal number");
+        sig = req["signal"].get<int>();
+    }
+    if (sig <= 0 || sig >= NSIG) fail("invalid signal {}", sig);
+    c.send_signal(sig);
+    co_return ok();
+}
+
+asio::awaitable<json> op_ps(supervise::supervisor& sup) {
+    json list = json::array();
+    for (auto& c : sup.containers()) list.push_back(to_json(c->current(), c->config()));
+    co_return ok({{"containers", std::move(list)}});
+}
+
+asio::awaitable<json> op_wait(supervise::supervisor& sup, const json& req) {
+    std::vector<supervise::container*> targets;
+    if (req.contains("names") && req["names"].is_array() && !req["names"].empty()) {
+        for (auto& n : req["names"]) {
+            if (!n.is_string()) fail("\"names\" must hold strings");
+            auto* c = sup.find(n.get<std::string>());
+            if (!c) fail("no container named '{}'", n.get<std::string>());
+            targets.push_back(c);
+        }
+    } else {
+        for (auto& c : sup.containers()) targets.push_back(c.get());
+    }
+    auto want_name = req.value("state", std::string("running"));
+    auto want = supervise::parse_state(want_name);
+    if (!want) fail("unknown state '{}'", want_name);
+    auto reached = [&] {
+        for (auto* c : targets)
+            if (c->current().current != *want) return false;
+        return true;
+    };
+    asio::steady_timer deadline(co_await asio::this_coro::executor,
+                                timeout_of(req).value_or(milliseconds(30'000)));
+    bool timed_out = false;
+    while (!reached() && !timed_out) {
+        auto r = co_await (sup.changed().wait() ||
+                           deadline.async_wait(ctr::as_tuple_awaitable));
+        timed_out = r.index() == 1;
+    }
+    if (!reached()) {
+        std::string behind;
+        for (auto* c : targets)
+            if (c->current().current != *want)
+                behind += fmt::format("{}{} is {}", behind.empty() ? "" : ", ", c->current().name,
+                                      supervise::to_string(c->current().current));
+        fail("timed out waiting for {}: {}", want_name, behind);
+    }
+    co_return ok();
+}
+
+} // namespace
+
+asio::awaitable<json> handle(supervise::supervisor& sup, const json& req) {
+    try {
+        if (!req.is_object() || !req.contains("op") || !req["op"].is_string())
+            fail("a request is a JSON object with an \"op\"");
+        auto op = req["op"].get<std::string>();
+        if (op == "ps") co_return co_await op_ps(sup);
+        if (sup.shutting_down() && op != "wait") fail("the supervisor is shutting down");
+        if (op == "start") co_return co_await op_start(sup, req);
+        if (op == "stop") co_return co_await op_stop(sup, req);
+        if (op == "restart") co_return co_await op_restart(sup, req);
+        if (op == "kill") co_return co_await op_kill(sup, req);
+        if (op == "wait") co_return co_await op_wait(sup, req);
+        fail("unknown op '{}'", op);
+    } catch (const std::exception& e) {
+        co_return json{{"ok", false}, {"error", e.what()}};
+    }
+}
+
+} // namespace ctr::control

@@ -1,0 +1,163 @@
+#include "ctr/control/server.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctr/core/awaitable.hpp"
+#include <variant>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include "ctr/control/handlers.hpp"
+#include "ctr/control/protocol.hpp"
+#include "ctr/core/error.hpp"
+#include "ctr/core/log.hpp"
+#include "ctr/sys/files.hpp"
+
+namespace ctr::control {
+
+using namespace asio::experimental::awaitable_operators;
+using asio::local::stream_protocol;
+namespace fs = std::filesystem;
+
+namespace {
+constexpr std::chrono::seconds request_deadline{10};
+
+// Someone answers on `path`: a live supervisor, whose socket must never be taken away.
+bool someone_listens(const fs::path& path) {
+    unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) throw_errno("socket(AF_UNIX)");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+void remove_stale(const fs::path& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return;
+    if (!S_ISSOCK(st.st_mode)) fail("{} exists and is not a socket; refusing to replace it", path.string());
+    if (someone_listens(path)) fail("another ctr-supervisor is listening on {}", path.string());
+    log::info("supervisor", "replacing stale socket {}", path.string());
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("unlink(\"{}\")", path.string());
+}
+
+// One frame, or why none came. Never throws: under `||` a throwing branch would only be noticed
+// once the deadline fired.
+struct read_result {
+    std::optional<frame> got;
+    std::string error; // empty with no frame: the client hung up between requests
+};
+
+asio::awaitable<read_result> read_frame(stream_protocol::socket& sock) {
+    std::array<std::uint8_t, header_size> head{};
+    auto [ec, n] = co_await asio::async_read(sock, asio::buffer(head),
+                                             ctr::as_tuple_awaitable);
+    if (ec) co_return read_result{std::nullopt, n == 0 ? "" : "truncated frame header"};
+    try {
+        header h = decode_header(std::span<const std::uint8_t, header_size>(head));
+        // decode_header bounded the length: this allocation is at most max_frame.
+        frame f{h.type, std::string(h.length, '\0')};
+        auto [ec2, n2] = co_await asio::async_read(sock, asio::buffer(f.payload),
+                                                   ctr::as_tuple_awaitable);
+        if (ec2) co_return read_result{std::nullopt, "truncated frame"};
+        co_return read_result{std::move(f), {}};
+    } catch (const protocol_error& e) {
+        co_return read_result{std::nullopt, e.what()};
+    }
+}
+
+// A refusal the client may read; sent without ever blocking the loop on a peer that won't read.
+void say_goodbye(stream_protocol::socket& sock, const std::string& why) {
+    std::string bye =
+        encode_frame(frame_type::response, nlohmann::json{{"ok", false}, {"error", why}}.dump());
+    std::error_code ec;
+    sock.non_blocking(true, ec);
+    sock.send(asio::buffer(bye), 0, ec);
+}
+} // namespace
+
+server::server(asio::io_context& io, supervise::supervisor& sup, fs::path socket)
+    : io_(io), sup_(sup), path_(std::move(socket)), acceptor_(io) {
+    if (path_.string().size() >= sizeof(sockaddr_un{}.sun_path))
+        fail("socket path {} is too long", path_.string());
+    sys::make_dirs(path_.parent_path(), 0700);
+    remove_stale(path_);
+    acceptor_.open(stream_protocol());
+    // umask can't be trusted: the socket is root's alone from the moment it exists.
+    if (::fchmod(acceptor_.native_handle(), 0600) != 0) throw_errno("fchmod(socket)");
+    acceptor_.bind(stream_protocol::endpoint(path_.string()));
+    bound_ = true;
+    if (::chmod(path_.c_str(), 0600) != 0) throw_errno("chmod(\"{}\")", path_.string());
+    acceptor_.listen();
+    log::info("supervisor", "listening on {}", path_.string());
+}
+
+server::~server() { close(); }
+
+void server::close() {
+    std::error_code ec;
+    acceptor_.close(ec);
+    if (bound_) {
+        ::unlink(path_.c_str());
+        bound_ = false;
+    }
+}
+
+asio::awaitable<void> server::accept_loop() {
+    while (acceptor_.is_open()) {
+        auto [ec, sock] = co_await acceptor_.async_accept(ctr::as_tuple_awaitable);
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+            log::warn("supervisor", "accept on control socket: {}", ec.message());
+            continue;
+        }
+        asio::co_spawn(io_, session(std::move(sock)), [](std::exception_ptr) {});
+    }
+}
+
+namespace {
+// The request in a frame, or why there is none.
+std::variant<nlohmann::json, std::string> parse_request(const frame& f) {
+    if (f.type != frame_type::request) return std::string("expected a request frame");
+    auto req = nlohmann::json::parse(f.payload, nullptr, false);
+    if (req.is_discarded()) return std::string("request is not valid JSON");
+    return req;
+}
+} // namespace
+
+asio::awaitable<void> server::session(stream_protocol::socket sock) {
+    try {
+        for (;;) {
+            asio::steady_timer deadline(io_, request_deadline);
+            auto got = co_await (read_frame(sock) || deadline.async_wait(ctr::as_tuple_awaitable));
+            if (got.index() == 1) {
+                say_goodbye(sock, "request not received within 10 s");
+                co_return;
+            }
+            auto& r = std::get<0>(got);
+            if (!r.got && r.error.empty()) co_return; // hung up between requests
+            auto req = r.got ? parse_request(*r.got) : r.error;
+            if (auto* why = std::get_if<std::string>(&req)) {
+                log::warn("supervisor", "control client dropped: {}", *why);
+                say_goodbye(sock, *why);
+                co_return;
+            }
+            auto resp = co_await handle(sup_, std::get<nlohmann::json>(req));
+            co_await asio::async_write(
+                sock, asio::buffer(encode_frame(frame_type::response, resp.dump())),
+                asio::use_awaitable);
+        }
+    } catch (const std::exception&) {
+        // A reset or EPIPE while answering: the client is gone.
+    }
+}
+
+} // namespace ctr::control

@@ -1,0 +1,78 @@
+#include "ctr/spawn/plan.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "ctr/core/error.hpp"
+
+namespace ctr::spawn {
+
+namespace {
+constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+void set_var(std::vector<std::string>& env, const std::string& kv) {
+    auto key = kv.substr(0, kv.find('=') + 1);
+    auto it = std::find_if(env.begin(), env.end(), [&](auto& e) { return e.starts_with(key); });
+    if (it != env.end())
+        *it = kv;
+    else
+        env.push_back(kv);
+}
+
+// Overlay options are comma-separated and lower dirs colon-separated; refuse rather than escape.
+std::string overlay_path(const std::filesystem::path& p) {
+    std::string s = p.string();
+    if (s.find_first_of(",:\\") != std::string::npos)
+        fail("path \"{}\" cannot be used in an overlay (it contains ',', ':' or '\\')", s);
+    return s;
+}
+
+std::vector<std::string> search(const std::string& name, const std::vector<std::string>& env) {
+    if (name.find('/') != std::string::npos) return {name};
+    std::string path = default_path;
+    for (auto& e : env)
+        if (e.starts_with("PATH=")) path = e.substr(5);
+    std::vector<std::string> out;
+    std::istringstream dirs(path);
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) out.push_back((dir.empty() ? "." : dir) + "/" + name);
+    if (out.empty()) out.push_back(name);
+    return out;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+    std::vector<char*> out;
+    for (auto& s : v) out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+}
+} // namespace
+
+std::vector<std::string> container_env(const config::container& c) {
+    std::vector<std::string> env{std::string("PATH=") + default_path, "HOSTNAME=" + c.hostname,
+                                 "HOME=/root", "container=ctr-supervisor"};
+    if (c.tty) env.push_back("TERM=xterm");
+    for (auto& kv : c.env) set_var(env, kv);
+    return env;
+}
+
+plan make_plan(const config::container& c, const overlay_paths& paths) {
+    if (c.command.empty()) fail("container {} has no command", c.name);
+    plan p;
+    p.name = c.name;
+    p.hostname = c.hostname.empty() ? c.name : c.hostname;
+    p.image = c.rootfs.string();
+    p.merged = paths.merged().string();
+    p.overlay_options = fmt::format("lowerdir={},upperdir={},workdir={}", overlay_path(c.rootfs),
+                                    overlay_path(paths.upper()), overlay_path(paths.work()));
+    p.workdir = c.workdir.empty() ? "/" : c.workdir;
+    p.argv_storage = c.command;
+    p.env_storage = container_env(c);
+    p.candidate_storage = search(c.command.front(), p.env_storage);
+    p.argv = c_strings(p.argv_storage);
+    p.envp = c_strings(p.env_storage);
+    for (auto& s : p.candidate_storage) p.candidates.push_back(s.c_str());
+    return p;
+}
+
+} // namespace ctr::spawn

@@ -1,0 +1,221 @@
+#include "ctr/supervise/container.hpp"
+
+#include <signal.h>
+
+#include "ctr/core/awaitable.hpp"
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "ctr/core/error.hpp"
+#include "ctr/core/log.hpp"
+
+namespace ctr::supervise {
+
+using namespace asio::experimental::awaitable_operators;
+using std::chrono::milliseconds;
+
+namespace {
+constexpr state all_states[] = {state::stopped, state::starting, state::running, state::stopping,
+                                state::backoff, state::exited,   state::failed};
+
+std::string seconds(std::chrono::steady_clock::duration d) {
+    return fmt::format("{:.1f}s", std::chrono::duration<double>(d).count());
+}
+} // namespace
+
+const char* to_string(state s) {
+    switch (s) {
+    case state::stopped: return "stopped";
+    case state::starting: return "starting";
+    case state::running: return "running";
+    case state::stopping: return "stopping";
+    case state::backoff: return "backoff";
+    case state::exited: return "exited";
+    case state::failed: return "failed";
+    }
+    return "?";
+}
+
+std::optional<state> parse_state(std::string_view s) {
+    for (state st : all_states)
+        if (s == to_string(st)) return st;
+    return std::nullopt;
+}
+
+container::container(asio::any_io_executor ex, config::container cfg, spawner& sp,
+                     notifier& changed)
+    : cfg_(std::move(cfg)), spawner_(sp), changed_(changed), wake_(ex), timer_(ex) {
+    st_.name = cfg_.name;
+}
+
+void container::set_state(state s) {
+    if (st_.current == s) return;
+    log::debug(cfg_.name, "{} -> {}", to_string(st_.current), to_string(s));
+    st_.current = s;
+    changed_.notify();
+}
+
+bool container::settled_down() const {
+    return !want_running_ && !child_ &&
+           (st_.current == state::stopped || st_.current == state::exited ||
+            st_.current == state::failed);
+}
+
+void container::request_start() {
+    want_running_ = true;
+    wake_.notify();
+}
+
+void container::request_stop(std::optional<milliseconds> timeout) {
+    want_running_ = false;
+    restart_pending_ = false;
+    stop_timeout_ = timeout;
+    wake_.notify();
+}
+
+void container::request_restart() {
+    want_running_ = true;
+    // Only a live process needs stopping first; otherwise this is a plain start.
+    if (child_ || st_.current == state::starting) restart_pending_ = true;
+    wake_.notify();
+}
+
+void container::request_shutdown() {
+    shutdown_ = true;
+    want_running_ = false;
+    wake_.notify();
+}
+
+void container::kill_now() {
+    kill_now_ = true;
+    if (child_) child_->signal(SIGKILL);
+    wake_.notify();
+}
+
+void container::send_signal(int sig) {
+    if (!child_ || st_.current != state::running) fail("container {} is not running", cfg_.name);
+    child_->signal(sig);
+}
+
+bool container::policy_restarts(const std::optional<sys::exit_status>& exit,
+                                bool start_failed) const {
+    switch (cfg_.restart) {
+    case config::restart_policy::no: return false;
+    case config::restart_policy::always: return true;
+    case config::restart_policy::on_failure:
+        return start_failed || !exit || !exit->exited() || exit->code != 0;
+    }
+    return false;
+}
+
+asio::awaitable<void> container::run() {
+    while (!shutdown_) {
+        if (!want_running_) {
+            if (st_.current != state::exited && st_.current != state::failed)
+                set_state(state::stopped);
+            co_await wake_.wait();
+            continue;
+        }
+        restart_pending_ = false;
+        stop_timeout_.reset();
+        ++st_.starts;
+        set_state(state::starting);
+        auto began = std::chrono::steady_clock::now();
+
+        std::optional<child_process> child;
+        std::string error;
+        try {
+            auto r = co_await spawner_.start(cfg_);
+            child.emplace(std::move(r.child));
+            error = std::move(r.setup_error);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        bool start_failed = !error.empty();
+        std::optional<sys::exit_status> exit;
+        if (child) {
+            child_ = &*child;
+            st_.pid = child->pid();
+            if (!start_failed) {
+                st_.error.clear();
+                st_.started_at = std::chrono::system_clock::now();
+                log::info(cfg_.name, "running as pid {}", child->pid());
+                set_state(state::running);
+            }
+            exit = co_await supervise(*child);
+            st_.last_exit = exit;
+            st_.pid = 0;
+            st_.started_at.reset();
+            child_ = nullptr;
+        }
+        auto lasted = std::chrono::steady_clock::now() - began;
+        if (start_failed) {
+            st_.error = error;
+            log::error(cfg_.name, "failed to start: {}", error);
+        } else {
+            log::info(cfg_.name, "{} after {}", sys::describe(*exit), seconds(lasted));
+        }
+
+        if (shutdown_) break;
+        if (restart_pending_) continue; // a manual restart: no backoff, not counted
+        if (!want_running_) continue;   // stopped by hand stays stopped, whatever the policy
+        if (!policy_restarts(exit, start_failed)) {
+            want_running_ = false;
+            set_state(start_failed ? state::failed : state::exited);
+            continue;
+        }
+        auto delay = backoff_.after_run(
+            start_failed ? milliseconds(0) : std::chrono::duration_cast<milliseconds>(lasted));
+        log::info(cfg_.name, "restarting in {} ms ({} policy)", delay.count(),
+                  config::to_string(cfg_.restart));
+        co_await back_off(delay);
+        if (want_running_ && !shutdown_) ++st_.restarts;
+    }
+    set_state(state::stopped);
+}
+
+// Waits out the delay unless a request cuts it short: stop ends it, start skips it.
+asio::awaitable<void> container::back_off(milliseconds delay) {
+    set_state(state::backoff);
+    timer_.expires_after(delay);
+    while (want_running_ && !restart_pending_ && !shutdown_ &&
+           std::chrono::steady_clock::now() < timer_.expiry()) {
+        co_await (timer_.async_wait(ctr::as_tuple_awaitable) || wake_.wait());
+    }
+    timer_.cancel();
+}
+
+// Watches a live child until it exits or someone asks it to stop.
+asio::awaitable<sys::exit_status> container::supervise(child_process& child) {
+    while (!child.reaped()) {
+        if (stop_wanted()) {
+            co_await stop(child);
+            break;
+        }
+        co_await (child.wait_exit() || wake_.wait());
+    }
+    co_return co_await child.wait_exit();
+}
+
+// SIGTERM, the grace, then SIGKILL; a second interrupt of the supervisor skips the grace.
+asio::awaitable<void> container::stop(child_process& child) {
+    set_state(state::stopping);
+    auto grace = stop_timeout_.value_or(cfg_.stop_timeout);
+    child.signal(kill_now_ ? SIGKILL : SIGTERM);
+    asio::steady_timer deadline(timer_.get_executor(), grace);
+    while (!child.reaped()) {
+        auto r = co_await (child.wait_exit() ||
+                           deadline.async_wait(ctr::as_tuple_awaitable) ||
+                           wake_.wait());
+        if (r.index() == 1) {
+            log::warn(cfg_.name, "did not stop within {} ms of SIGTERM: sending SIGKILL",
+                      grace.count());
+            child.signal(SIGKILL);
+            co_await child.wait_exit();
+        } else if (r.index() == 2 && kill_now_) {
+            child.signal(SIGKILL);
+        }
+    }
+}
+
+} // namespace ctr::supervise

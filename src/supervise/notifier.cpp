@@ -1,0 +1,16 @@
+#include "ctr/supervise/notifier.hpp"
+
+#include "ctr/core/awaitable.hpp"
+#include <asio/use_awaitable.hpp>
+
+namespace ctr::supervise {
+
+notifier::notifier(asio::any_io_executor ex) : timer_(ex, asio::steady_timer::time_point::max()) {}
+
+asio::awaitable<void> notifier::wait() {
+    co_await timer_.async_wait(ctr::as_tuple_awaitable);
+}
+
+void notifier::notify() { timer_.cancel(); }
+
+} // namespace ctr::supervise

@@ -1,0 +1,86 @@
+#include "ctr/sys/files.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "ctr/core/error.hpp"
+
+namespace ctr::sys {
+
+namespace fs = std::filesystem;
+
+void make_dirs(const fs::path& dir, mode_t mode) {
+    if (dir.empty()) return;
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) fail("{}: exists and is not a directory", dir.string());
+        return;
+    }
+    if (dir.has_parent_path() && dir.parent_path() != dir) make_dirs(dir.parent_path(), mode);
+    if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir(\"{}\")", dir.string());
+}
+
+unique_fd open_file(const fs::path& file, int flags, mode_t mode) {
+    int fd = ::open(file.c_str(), flags | O_CLOEXEC, mode);
+    if (fd < 0) throw_errno("open(\"{}\")", file.string());
+    return unique_fd(fd);
+}
+
+void write_file_atomic(const fs::path& file, std::string_view content) {
+    fs::path tmp = file;
+    tmp += ".tmp";
+    unique_fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+    std::size_t done = 0;
+    while (done < content.size()) {
+        ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("write(\"{}\")", tmp.string());
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) throw_errno("fsync(\"{}\")", tmp.string());
+    fd.reset();
+    if (::rename(tmp.c_str(), file.c_str()) != 0)
+        throw_errno("rename(\"{}\" to \"{}\")", tmp.string(), file.string());
+}
+
+std::optional<std::string> read_file(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void remove_tree(const fs::path& path) {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory)
+        throw_sys(ec.value(), fmt::format("remove(\"{}\")", path.string()));
+}
+
+std::optional<unique_fd> try_lock(const fs::path& file) {
+    unique_fd fd = open_file(file, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) return std::nullopt;
+        throw_errno("flock(\"{}\")", file.string());
+    }
+    return fd;
+}
+
+void ensure_std_fds() {
+    for (int want = 0; want <= 2; ++want) {
+        if (::fcntl(want, F_GETFD) >= 0) continue;
+        // Lowest free fd: the missing standard one. Deliberately not close-on-exec.
+        int fd = ::open("/dev/null", O_RDWR);
+        if (fd < 0) throw_errno("open(\"/dev/null\")");
+    }
+}
+
+} // namespace ctr::sys

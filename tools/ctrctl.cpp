@@ -1,0 +1,106 @@
+// ctrctl: one request to a running ctr-supervisor over its control socket, one answer printed.
+// Exit codes: 0 success; 1 failure, with one `ctrctl: ` line on stderr (a refused request, a
+// `wait` that timed out, no supervisor); 2 usage error.
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "ctr/config/config.hpp"
+#include "ctr/control/client.hpp"
+#include "ctr/control/format.hpp"
+#include "ctr/core/error.hpp"
+
+namespace {
+
+using nlohmann::json;
+
+// Values are checked while parsing, so a bad one is a usage error (exit 2) like any other.
+template <auto parse> std::string valid(const std::string& text) {
+    try {
+        parse(text);
+        return {};
+    } catch (const ctr::error& e) {
+        return e.what();
+    }
+}
+
+constexpr int exit_usage = 2;
+
+} // namespace
+
+int main(int argc, char** argv) {
+    using namespace ctr::control;
+
+    CLI::App app{"Control a running ctr-supervisor.", "ctrctl"};
+    app.require_subcommand(1);
+    app.failure_message([](const CLI::App*, const CLI::Error& e) {
+        return fmt::format("ctrctl: {}\nRun with --help for more information.\n", e.what());
+    });
+    std::string socket, name, time, signal = "KILL", state = "running", timeout = "30";
+    std::vector<std::string> names;
+    bool as_json = false;
+    auto* socket_opt = app.add_option("--socket", socket,
+                                      "Control socket (default: $CTR_SOCKET, else " +
+                                          std::string(ctr::config::default_socket) + ")");
+
+    auto* ps = app.add_subcommand("ps", "List containers and their state");
+    ps->add_flag("--json", as_json, "Print the status array as JSON");
+    for (auto [cmd, help] : {std::pair{"start", "Start a container"},
+                             std::pair{"stop", "Stop a container (TERM, then KILL)"},
+                             std::pair{"restart", "Stop a container, then start it again"},
+                             std::pair{"kill", "Send a signal to a container's process"}})
+        app.add_subcommand(cmd, help)->add_option("name", name, "Container name")->required();
+    app.get_subcommand("stop")
+        ->add_option("-t,--time", time, "Seconds before KILL (default: the container's)")
+        ->check(valid<parse_seconds>);
+    app.get_subcommand("kill")
+        ->add_option("-s,--signal", signal, "Name (TERM, SIGTERM) or number")
+        ->capture_default_str()
+        ->check(valid<parse_signal>);
+    auto* wait = app.add_subcommand("wait", "Wait until containers reach a state");
+    wait->add_option("names", names, "Container names (default: all)");
+    wait->add_option("--state", state, "State to wait for")->capture_default_str();
+    wait->add_option("--timeout", timeout, "Seconds before giving up (exit 1)")
+        ->capture_default_str()
+        ->check(valid<parse_seconds>);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : exit_usage;
+    }
+
+    const std::string op = app.get_subcommands().front()->get_name();
+    json request{{"op", op}};
+    if (op != "ps" && op != "wait") request["name"] = name;
+    if (op == "stop" && !time.empty()) request["timeout_ms"] = parse_seconds(time).count();
+    if (op == "kill") request["signal"] = parse_signal(signal);
+    if (op == "wait") {
+        request["names"] = names;
+        request["state"] = state;
+        request["timeout_ms"] = parse_seconds(timeout).count();
+    }
+
+    try {
+        client c(socket_path(socket_opt->count() ? std::optional(socket) : std::nullopt));
+        json response = c.call(request);
+        if (op != "ps") return 0;
+        json containers = response.value("containers", json::array());
+        if (as_json)
+            fmt::print("{}\n", containers.dump(2, ' ', false, json::error_handler_t::replace));
+        else
+            fmt::print("{}", format_ps(containers, std::chrono::system_clock::now()));
+        return 0;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "ctrctl: {}\n", e.what());
+        return 1;
+    }
+}
