@@ -5,11 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 
 #include "ctr/config/config.hpp"
 #include "ctr/control/server.hpp"
+#include "ctr/core/awaitable.hpp"
 #include "ctr/core/log.hpp"
 #include "ctr/supervise/supervisor.hpp"
 #include "ctr/sys/files.hpp"
@@ -53,20 +53,18 @@ int main(int argc, char** argv) {
         asio::io_context io(1);
         ctr::supervise::supervisor sup(io, std::move(cfg));
         ctr::control::server srv(io, sup, sup.config().sup.socket);
-        asio::co_spawn(io, srv.accept_loop(), asio::detached);
+        int code = 0;
+        asio::co_spawn(io, srv.accept_loop(), ctr::log_escape("supervisor", "control socket"));
         asio::co_spawn(io, sup.run(), [&](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& err) {
-                    ctr::log::error("supervisor", "event loop failed: {}", err.what());
-                }
+            if (auto msg = ctr::escaped(e); !msg.empty()) {
+                ctr::log::error("supervisor", "event loop failed: {}", msg);
+                code = 1;
             }
             srv.close();
             io.stop(); // ends the control sessions still open
         });
         io.run();
-        return 0;
+        return code;
     } catch (const std::exception& e) {
         ctr::log::error("supervisor", "{}", e.what());
         return 1;

@@ -85,7 +85,8 @@ bool start_settled(const supervise::container& c, unsigned starts_before) {
 asio::awaitable<json> op_start(supervise::supervisor& sup, const json& req) {
     auto& c = named(sup, req);
     if (c.current().current == state::running) co_return ok();
-    unsigned before = c.current().starts;
+    // A start already under way is the one to wait for.
+    unsigned before = c.current().starts - (c.current().current == state::starting ? 1 : 0);
     c.request_start();
     co_await until(sup, [&] { return start_settled(c, before) || sup.shutting_down(); });
     check_started(c);

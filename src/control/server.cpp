@@ -119,7 +119,7 @@ asio::awaitable<void> server::accept_loop() {
             log::warn("supervisor", "accept on control socket: {}", ec.message());
             continue;
         }
-        asio::co_spawn(io_, session(std::move(sock)), [](std::exception_ptr) {});
+        asio::co_spawn(io_, session(std::move(sock)), log_escape("supervisor", "control session"));
     }
 }
 

@@ -142,6 +142,7 @@ asio::awaitable<void> container::run() {
                 log::info(cfg_.name, "running as pid {}", child->pid());
                 set_state(state::running);
             }
+            stopped_on_request_ = false;
             exit = co_await supervise(*child);
             st_.last_exit = exit;
             st_.pid = 0;
@@ -157,8 +158,10 @@ asio::awaitable<void> container::run() {
         }
 
         if (shutdown_) break;
-        if (restart_pending_) continue; // a manual restart: no backoff, not counted
-        if (!want_running_) continue;   // stopped by hand stays stopped, whatever the policy
+        // Stopped on request (a stop, or the first half of a restart): the requests alone decide
+        // what comes next, never the policy. A restart is neither backed off nor counted.
+        if (stopped_on_request_ || restart_pending_) continue;
+        if (!want_running_) continue; // stopped by hand while starting stays stopped
         if (!policy_restarts(exit, start_failed)) {
             want_running_ = false;
             set_state(start_failed ? state::failed : state::exited);
@@ -189,6 +192,7 @@ asio::awaitable<void> container::back_off(milliseconds delay) {
 asio::awaitable<sys::exit_status> container::supervise(child_process& child) {
     while (!child.reaped()) {
         if (stop_wanted()) {
+            stopped_on_request_ = true;
             co_await stop(child);
             break;
         }

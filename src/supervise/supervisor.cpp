@@ -5,6 +5,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "ctr/core/awaitable.hpp"
 #include "ctr/core/log.hpp"
 #include "ctr/sys/process.hpp"
 #include "ctr/sys/signals.hpp"
@@ -17,9 +18,13 @@ supervisor::supervisor(asio::io_context& io, config::config cfg)
       signals_(io, sys::block_into_signalfd({SIGTERM, SIGINT, SIGHUP, SIGCHLD}).release()) {
     sys::become_subreaper();
     state_.recover();
-    for (auto& c : cfg_.containers)
+    for (auto& c : cfg_.containers) {
+        if (c.tty)
+            log::warn(c.name, "tty = true: terminals are not implemented yet; stdin is /dev/null "
+                              "and output goes to its log");
         containers_.push_back(
             std::make_unique<container>(io.get_executor(), c, spawner_, changed_));
+    }
 }
 
 supervisor::~supervisor() = default;
@@ -31,33 +36,19 @@ container* supervisor::find(std::string_view name) {
 }
 
 asio::awaitable<void> supervisor::run() {
-    asio::co_spawn(io_, read_signals(), [](std::exception_ptr e) {
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::system_error& err) {
-            if (err.code() != asio::error::operation_aborted)
-                log::error("supervisor", "signal reader ended: {}", err.what());
-        } catch (const std::exception& err) {
-            log::error("supervisor", "signal reader ended: {}", err.what());
-        }
-    });
+    asio::co_spawn(io_, read_signals(), log_escape("supervisor", "signal reader ended"));
     log::info("supervisor", "starting {} container(s)", containers_.size());
     for (auto& c : containers_) {
         ++live_;
-        // Each lifecycle catches its own failures; reaching this handler with an exception is a
-        // bug, logged rather than lost.
-        asio::co_spawn(io_, c->run(), [this, name = c->config().name](std::exception_ptr e) {
-            --live_;
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& err) {
-                    log::error(name, "lifecycle ended unexpectedly: {}", err.what());
-                }
-            }
-            changed_.notify();
-        });
+        // Each lifecycle catches its own failures; an exception reaching this handler is a bug,
+        // logged rather than lost.
+        asio::co_spawn(io_, c->run(),
+                       [this, report = log_escape(c->config().name, "lifecycle ended")](
+                           std::exception_ptr e) {
+                           --live_;
+                           report(e);
+                           changed_.notify();
+                       });
     }
     while (!(shutting_down_ && live_ == 0)) co_await changed_.wait();
     signals_.close();

@@ -120,16 +120,19 @@ lab::~lab() {
     fs::remove_all(dir, ec);
 }
 
-bool lab::start() {
+bool lab::start(const std::vector<std::string>& extra_args) {
+    std::vector<std::string> argv{(build_dir() / "ctr-supervisor").string(), "--config",
+                                  config.string(), "--log-level", "debug"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     pid_ = ::fork();
     if (pid_ == 0) {
         int log = ::open((dir / "supervisor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
         ::dup2(log, 1);
         ::dup2(log, 2);
-        std::string bin = (build_dir() / "ctr-supervisor").string();
-        std::string cfg = config.string();
-        ::execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), "--log-level", "debug",
-                static_cast<char*>(nullptr));
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
         ::_exit(127);
     }
     pidfd_ = pidfd_open(pid_);

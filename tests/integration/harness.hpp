@@ -42,7 +42,7 @@ class lab {
     lab& operator=(const lab&) = delete;
 
     // Starts ctr-supervisor and waits until its socket answers; false if it exited instead.
-    bool start();
+    bool start(const std::vector<std::string>& extra_args = {});
     // Signals the supervisor and waits for it; its exit code (or 128+signal).
     int stop(int sig = SIGTERM, std::chrono::milliseconds limit = 30s);
     bool running() const { return pidfd_ >= 0; }
@@ -54,7 +54,7 @@ class lab {
                     std::chrono::milliseconds limit = 20s);
 
     std::string log() const; // the supervisor's stderr
-    fs::path dir, config, socket, state_dir;
+    fs::path dir, config, socket, state_dir; // socket: where start() waits for it to answer
     fs::path upper(const std::string& name) const;
     pid_t pid() const { return pid_; }
 

@@ -153,3 +153,35 @@ TEST_CASE("50 containers start together and stop together") {
     CHECK_FALSE(fs::exists(l.state_dir / "containers"));
     CHECK_FALSE(fs::exists(l.socket));
 }
+
+TEST_CASE("a second SIGINT kills every container at once instead of waiting out the grace") {
+    CTR_REQUIRE_ROOT();
+    lab l("[container deaf]\nrootfs = @ROOTFS@\ncommand = sleep 1000\nreplicas = 3\n",
+          "stop_timeout = 60s");
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {}));
+    std::vector<std::string> namespaces;
+    for (auto& c : l.ps()) namespaces.push_back(ns_of(c["pid"].get<pid_t>(), "pid"));
+    ::kill(l.pid(), SIGINT);
+    REQUIRE(l.wait_state("stopping", {}));
+    auto t = clock_type::now();
+    CHECK(l.stop(SIGINT, std::chrono::seconds(10)) == 0);
+    CHECK(seconds_since(t) < 5);
+    CHECK(l.log().find("second interrupt") != std::string::npos);
+    for (auto& ns : namespaces) CHECK(processes_in_pid_ns(ns).empty());
+}
+
+TEST_CASE("--socket and CTR_SOCKET override the configured socket on both sides") {
+    CTR_REQUIRE_ROOT();
+    lab l("[container idle]\nrootfs = @ROOTFS@\ncommand = sleep 1000\n");
+    auto configured = l.socket;
+    l.socket = l.dir / "override.sock";
+    REQUIRE(l.start({"--socket", l.socket.string()}));
+    CHECK_FALSE(fs::exists(configured));
+    // ctrctl without --socket finds it through CTR_SOCKET.
+    ::setenv("CTR_SOCKET", l.socket.c_str(), 1);
+    auto r = run({(build_dir() / "ctrctl").string(), "ps"});
+    ::unsetenv("CTR_SOCKET");
+    CHECK(r.code == 0);
+    CHECK(r.out.find("idle") != std::string::npos);
+}

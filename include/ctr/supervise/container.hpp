@@ -82,6 +82,7 @@ class container {
     bool restart_pending_ = false;
     bool shutdown_ = false;
     bool kill_now_ = false;
+    bool stopped_on_request_ = false; // the last run ended because someone asked it to
     std::optional<std::chrono::milliseconds> stop_timeout_;
 };
 
