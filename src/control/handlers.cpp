@@ -2,12 +2,12 @@
 
 #include <signal.h>
 
-#include "ctr/core/awaitable.hpp"
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "ctr/core/awaitable.hpp"
 #include "ctr/core/error.hpp"
 
 namespace ctr::control {
@@ -28,9 +28,8 @@ nlohmann::json to_json(const supervise::status& st, const config::container& cfg
            {"signal", nullptr},
            {"error", st.error.empty() ? json(nullptr) : json(st.error)}};
     if (st.started_at)
-        j["started_at"] = std::chrono::duration_cast<milliseconds>(
-                              st.started_at->time_since_epoch())
-                              .count();
+        j["started_at"] =
+            std::chrono::duration_cast<milliseconds>(st.started_at->time_since_epoch()).count();
     if (st.last_exit) {
         if (st.last_exit->exited())
             j["exit_code"] = st.last_exit->code;
@@ -64,7 +63,8 @@ std::optional<milliseconds> timeout_of(const json& req) {
 
 // Awaits until `done()` holds, re-checking after every state change.
 template <typename Pred> asio::awaitable<void> until(supervise::supervisor& sup, Pred done) {
-    while (!done()) co_await sup.changed().wait();
+    while (!done())
+        co_await sup.changed().wait();
 }
 
 // Reports a start that did not end up running, e.g. "web: exec "/x": No such file or directory".
@@ -82,21 +82,17 @@ bool start_settled(const supervise::container& c, unsigned starts_before) {
            st.current != state::stopping;
 }
 
-asio::awaitable<json> op_start(supervise::supervisor& sup, const json& req) {
+// Files a start (or restart) and answers once it ran or settled; a start already under way is
+// the one waited for.
+asio::awaitable<json> op_start(supervise::supervisor& sup, const json& req, bool restart) {
     auto& c = named(sup, req);
-    if (c.current().current == state::running) co_return ok();
-    // A start already under way is the one to wait for.
-    unsigned before = c.current().starts - (c.current().current == state::starting ? 1 : 0);
-    c.request_start();
-    co_await until(sup, [&] { return start_settled(c, before) || sup.shutting_down(); });
-    check_started(c);
-    co_return ok();
-}
-
-asio::awaitable<json> op_restart(supervise::supervisor& sup, const json& req) {
-    auto& c = named(sup, req);
-    unsigned before = c.current().starts;
-    c.request_restart();
+    auto& st = c.current();
+    if (!restart && st.current == state::running) co_return ok();
+    unsigned before = st.starts - (!restart && st.current == state::starting ? 1 : 0);
+    if (restart)
+        c.request_restart();
+    else
+        c.request_start();
     co_await until(sup, [&] { return start_settled(c, before) || sup.shutting_down(); });
     check_started(c);
     co_return ok();
@@ -123,7 +119,8 @@ asio::awaitable<json> op_kill(supervise::supervisor& sup, const json& req) {
 
 asio::awaitable<json> op_ps(supervise::supervisor& sup) {
     json list = json::array();
-    for (auto& c : sup.containers()) list.push_back(to_json(c->current(), c->config()));
+    for (auto& c : sup.containers())
+        list.push_back(to_json(c->current(), c->config()));
     co_return ok({{"containers", std::move(list)}});
 }
 
@@ -137,7 +134,8 @@ asio::awaitable<json> op_wait(supervise::supervisor& sup, const json& req) {
             targets.push_back(c);
         }
     } else {
-        for (auto& c : sup.containers()) targets.push_back(c.get());
+        for (auto& c : sup.containers())
+            targets.push_back(c.get());
     }
     auto want_name = req.value("state", std::string("running"));
     auto want = supervise::parse_state(want_name);
@@ -151,8 +149,7 @@ asio::awaitable<json> op_wait(supervise::supervisor& sup, const json& req) {
                                 timeout_of(req).value_or(milliseconds(30'000)));
     bool timed_out = false;
     while (!reached() && !timed_out) {
-        auto r = co_await (sup.changed().wait() ||
-                           deadline.async_wait(ctr::as_tuple_awaitable));
+        auto r = co_await (sup.changed().wait() || deadline.async_wait(ctr::as_tuple_awaitable));
         timed_out = r.index() == 1;
     }
     if (!reached()) {
@@ -175,9 +172,9 @@ asio::awaitable<json> handle(supervise::supervisor& sup, const json& req) {
         auto op = req["op"].get<std::string>();
         if (op == "ps") co_return co_await op_ps(sup);
         if (sup.shutting_down() && op != "wait") fail("the supervisor is shutting down");
-        if (op == "start") co_return co_await op_start(sup, req);
+        if (op == "start") co_return co_await op_start(sup, req, false);
         if (op == "stop") co_return co_await op_stop(sup, req);
-        if (op == "restart") co_return co_await op_restart(sup, req);
+        if (op == "restart") co_return co_await op_start(sup, req, true);
         if (op == "kill") co_return co_await op_kill(sup, req);
         if (op == "wait") co_return co_await op_wait(sup, req);
         fail("unknown op '{}'", op);

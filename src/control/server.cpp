@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include "ctr/core/awaitable.hpp"
 #include <variant>
 
 #include <asio/co_spawn.hpp>
@@ -17,6 +15,7 @@
 
 #include "ctr/control/handlers.hpp"
 #include "ctr/control/protocol.hpp"
+#include "ctr/core/awaitable.hpp"
 #include "ctr/core/error.hpp"
 #include "ctr/core/log.hpp"
 #include "ctr/sys/files.hpp"
@@ -43,10 +42,12 @@ bool someone_listens(const fs::path& path) {
 void remove_stale(const fs::path& path) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) return;
-    if (!S_ISSOCK(st.st_mode)) fail("{} exists and is not a socket; refusing to replace it", path.string());
+    if (!S_ISSOCK(st.st_mode))
+        fail("{} exists and is not a socket; refusing to replace it", path.string());
     if (someone_listens(path)) fail("another ctr-supervisor is listening on {}", path.string());
     log::info("supervisor", "replacing stale socket {}", path.string());
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("unlink(\"{}\")", path.string());
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        throw_errno("unlink(\"{}\")", path.string());
 }
 
 // One frame, or why none came. Never throws: under `||` a throwing branch would only be noticed
@@ -58,15 +59,14 @@ struct read_result {
 
 asio::awaitable<read_result> read_frame(stream_protocol::socket& sock) {
     std::array<std::uint8_t, header_size> head{};
-    auto [ec, n] = co_await asio::async_read(sock, asio::buffer(head),
-                                             ctr::as_tuple_awaitable);
+    auto [ec, n] = co_await asio::async_read(sock, asio::buffer(head), ctr::as_tuple_awaitable);
     if (ec) co_return read_result{std::nullopt, n == 0 ? "" : "truncated frame header"};
     try {
         header h = decode_header(std::span<const std::uint8_t, header_size>(head));
         // decode_header bounded the length: this allocation is at most max_frame.
         frame f{h.type, std::string(h.length, '\0')};
-        auto [ec2, n2] = co_await asio::async_read(sock, asio::buffer(f.payload),
-                                                   ctr::as_tuple_awaitable);
+        auto [ec2, n2] =
+            co_await asio::async_read(sock, asio::buffer(f.payload), ctr::as_tuple_awaitable);
         if (ec2) co_return read_result{std::nullopt, "truncated frame"};
         co_return read_result{std::move(f), {}};
     } catch (const protocol_error& e) {
@@ -100,7 +100,9 @@ server::server(asio::io_context& io, supervise::supervisor& sup, fs::path socket
     log::info("supervisor", "listening on {}", path_.string());
 }
 
-server::~server() { close(); }
+server::~server() {
+    close();
+}
 
 void server::close() {
     std::error_code ec;

@@ -1,9 +1,8 @@
 #include "ctr/core/log.hpp"
 
+#include <string>
 #include <sys/uio.h>
 #include <time.h>
-
-#include <string>
 
 #include "ctr/core/error.hpp"
 
@@ -13,17 +12,25 @@ level g_level = level::info;
 
 const char* name(level l) {
     switch (l) {
-    case level::debug: return "debug";
-    case level::info: return "info";
-    case level::warn: return "warn";
-    case level::error: return "error";
+    case level::debug:
+        return "debug";
+    case level::info:
+        return "info";
+    case level::warn:
+        return "warn";
+    case level::error:
+        return "error";
     }
     return "?";
 }
 } // namespace
 
-void set_level(level l) { g_level = l; }
-level current_level() { return g_level; }
+void set_level(level l) {
+    g_level = l;
+}
+level current_level() {
+    return g_level;
+}
 
 level parse_level(std::string_view s) {
     for (level l : {level::debug, level::info, level::warn, level::error})

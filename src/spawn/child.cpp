@@ -26,7 +26,8 @@ namespace {
     ssize_t r = ::write(fd, &f, sizeof f);
     (void)r;
     int code = exit_setup_failed;
-    if (s == step::exec) code = (err == ENOENT || err == ENOTDIR) ? exit_not_found : exit_not_executable;
+    if (s == step::exec)
+        code = (err == ENOENT || err == ENOTDIR) ? exit_not_found : exit_not_executable;
     ::_exit(code);
 }
 
@@ -112,7 +113,8 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
     // Sync point 1. After PDEATHSIG is armed, EOF here can only mean the parent is gone.
     char go = 0;
     ssize_t n;
-    do n = ::read(fds.sync, &go, 1);
+    do
+        n = ::read(fds.sync, &go, 1);
     while (n < 0 && errno == EINTR);
     if (n != 1) ::_exit(exit_setup_failed);
     ::close(fds.sync);
@@ -129,7 +131,8 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
         die(report, step::mount_overlay, errno);
     int rootfd = ::open(p.merged.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) die(report, step::open_root, errno);
-    for (int i = 0; i < mount_table_size; ++i) mount_one(rootfd, i, report);
+    for (int i = 0; i < mount_table_size; ++i)
+        mount_one(rootfd, i, report);
 
     // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only ours.
     if (::fchdir(rootfd) != 0) die(report, step::pivot_root, errno);

@@ -40,7 +40,8 @@ launched::~launched() {
 launched::running launched::release() {
     char go = 1;
     ssize_t n;
-    do n = ::write(sync_.get(), &go, 1);
+    do
+        n = ::write(sync_.get(), &go, 1);
     while (n < 0 && errno == EINTR);
     if (n != 1) throw_errno("write(sync pipe of pid {})", pid_);
     sync_.reset();
@@ -60,7 +61,8 @@ launched launch(const plan& p, const stdio_fds& stdio) {
     long pid = ::syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0) throw_errno("clone3(new namespaces for {})", p.name);
     if (pid == 0)
-        run_child(p, child_fds{sync.read.get(), report.write.get(), stdio.in, stdio.out, stdio.err});
+        run_child(p,
+                  child_fds{sync.read.get(), report.write.get(), stdio.in, stdio.out, stdio.err});
 
     // The child's ends stay only in the child; holding the report's write end would hide its EOF.
     sync.read.reset();

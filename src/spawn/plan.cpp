@@ -35,14 +35,16 @@ std::vector<std::string> search(const std::string& name, const std::vector<std::
     std::vector<std::string> out;
     std::istringstream dirs(path);
     std::string dir;
-    while (std::getline(dirs, dir, ':')) out.push_back((dir.empty() ? "." : dir) + "/" + name);
+    while (std::getline(dirs, dir, ':'))
+        out.push_back((dir.empty() ? "." : dir) + "/" + name);
     if (out.empty()) out.push_back(name);
     return out;
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& v) {
     std::vector<char*> out;
-    for (auto& s : v) out.push_back(s.data());
+    for (auto& s : v)
+        out.push_back(s.data());
     out.push_back(nullptr);
     return out;
 }
@@ -52,7 +54,8 @@ std::vector<std::string> container_env(const config::container& c) {
     std::vector<std::string> env{std::string("PATH=") + default_path, "HOSTNAME=" + c.hostname,
                                  "HOME=/root", "container=ctr-supervisor"};
     if (c.tty) env.push_back("TERM=xterm");
-    for (auto& kv : c.env) set_var(env, kv);
+    for (auto& kv : c.env)
+        set_var(env, kv);
     return env;
 }
 
@@ -71,7 +74,8 @@ plan make_plan(const config::container& c, const overlay_paths& paths) {
     p.candidate_storage = search(c.command.front(), p.env_storage);
     p.argv = c_strings(p.argv_storage);
     p.envp = c_strings(p.env_storage);
-    for (auto& s : p.candidate_storage) p.candidates.push_back(s.c_str());
+    for (auto& s : p.candidate_storage)
+        p.candidates.push_back(s.c_str());
     return p;
 }
 

@@ -1,7 +1,6 @@
 #include "ctr/supervise/child_process.hpp"
 
 #include <signal.h>
-
 #include <unordered_set>
 
 #include <asio/use_awaitable.hpp>
@@ -16,7 +15,9 @@ std::unordered_set<pid_t>& owned() {
 }
 } // namespace
 
-bool child_process::owns(pid_t pid) { return owned().contains(pid); }
+bool child_process::owns(pid_t pid) {
+    return owned().contains(pid);
+}
 
 child_process::child_process(asio::any_io_executor ex, pid_t pid, unique_fd pidfd)
     : pid_(pid), pidfd_(ex, pidfd.release()) {

@@ -2,10 +2,10 @@
 
 #include <signal.h>
 
-#include "ctr/core/awaitable.hpp"
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "ctr/core/awaitable.hpp"
 #include "ctr/core/error.hpp"
 #include "ctr/core/log.hpp"
 
@@ -25,13 +25,20 @@ std::string seconds(std::chrono::steady_clock::duration d) {
 
 const char* to_string(state s) {
     switch (s) {
-    case state::stopped: return "stopped";
-    case state::starting: return "starting";
-    case state::running: return "running";
-    case state::stopping: return "stopping";
-    case state::backoff: return "backoff";
-    case state::exited: return "exited";
-    case state::failed: return "failed";
+    case state::stopped:
+        return "stopped";
+    case state::starting:
+        return "starting";
+    case state::running:
+        return "running";
+    case state::stopping:
+        return "stopping";
+    case state::backoff:
+        return "backoff";
+    case state::exited:
+        return "exited";
+    case state::failed:
+        return "failed";
     }
     return "?";
 }
@@ -100,8 +107,10 @@ void container::send_signal(int sig) {
 bool container::policy_restarts(const std::optional<sys::exit_status>& exit,
                                 bool start_failed) const {
     switch (cfg_.restart) {
-    case config::restart_policy::no: return false;
-    case config::restart_policy::always: return true;
+    case config::restart_policy::no:
+        return false;
+    case config::restart_policy::always:
+        return true;
     case config::restart_policy::on_failure:
         return start_failed || !exit || !exit->exited() || exit->code != 0;
     }
@@ -208,8 +217,7 @@ asio::awaitable<void> container::stop(child_process& child) {
     child.signal(kill_now_ ? SIGKILL : SIGTERM);
     asio::steady_timer deadline(timer_.get_executor(), grace);
     while (!child.reaped()) {
-        auto r = co_await (child.wait_exit() ||
-                           deadline.async_wait(ctr::as_tuple_awaitable) ||
+        auto r = co_await (child.wait_exit() || deadline.async_wait(ctr::as_tuple_awaitable) ||
                            wake_.wait());
         if (r.index() == 1) {
             log::warn(cfg_.name, "did not stop within {} ms of SIGTERM: sending SIGKILL",

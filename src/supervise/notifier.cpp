@@ -1,7 +1,8 @@
 #include "ctr/supervise/notifier.hpp"
 
-#include "ctr/core/awaitable.hpp"
 #include <asio/use_awaitable.hpp>
+
+#include "ctr/core/awaitable.hpp"
 
 namespace ctr::supervise {
 
@@ -11,6 +12,8 @@ asio::awaitable<void> notifier::wait() {
     co_await timer_.async_wait(ctr::as_tuple_awaitable);
 }
 
-void notifier::notify() { timer_.cancel(); }
+void notifier::notify() {
+    timer_.cancel();
+}
 
 } // namespace ctr::supervise

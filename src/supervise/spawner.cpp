@@ -3,13 +3,13 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "ctr/core/awaitable.hpp"
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include "ctr/core/awaitable.hpp"
 #include "ctr/core/error.hpp"
 #include "ctr/core/scope_guard.hpp"
 #include "ctr/spawn/child.hpp"
@@ -44,7 +44,8 @@ fs::path spawner::log_file(const std::string& name) const {
 }
 
 asio::awaitable<spawn_result> spawner::start(const config::container& c) {
-    while (free_ == 0) co_await slot_freed_.wait();
+    while (free_ == 0)
+        co_await slot_freed_.wait();
     --free_;
     scope_guard give_back([this] {
         ++free_;
@@ -55,7 +56,8 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     auto p = paths(c.name);
     // Upper and work persist across the container's restarts; the mount itself lives only in
     // the child's mount namespace and dies with it.
-    for (auto& d : {p.dir, p.upper(), p.work(), p.merged()}) sys::make_dirs(d, 0700);
+    for (auto& d : {p.dir, p.upper(), p.work(), p.merged()})
+        sys::make_dirs(d, 0700);
     sys::make_dirs(log_file(c.name).parent_path(), 0700);
     spawn::plan plan = spawn::make_plan(c, p);
 
@@ -76,9 +78,9 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     asio::posix::stream_descriptor report(ex_, running.report.release());
     spawn::failure f{};
     asio::steady_timer deadline(ex_, setup_deadline_);
-    auto outcome = co_await (
-        asio::async_read(report, asio::buffer(&f, sizeof f), ctr::as_tuple_awaitable) ||
-        deadline.async_wait(ctr::as_tuple_awaitable));
+    auto outcome =
+        co_await (asio::async_read(report, asio::buffer(&f, sizeof f), ctr::as_tuple_awaitable) ||
+                  deadline.async_wait(ctr::as_tuple_awaitable));
     if (outcome.index() == 1) {
         result.child.signal(SIGKILL);
         result.setup_error =

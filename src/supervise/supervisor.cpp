@@ -42,15 +42,16 @@ asio::awaitable<void> supervisor::run() {
         ++live_;
         // Each lifecycle catches its own failures; an exception reaching this handler is a bug,
         // logged rather than lost.
-        asio::co_spawn(io_, c->run(),
-                       [this, report = log_escape(c->config().name, "lifecycle ended")](
-                           std::exception_ptr e) {
-                           --live_;
-                           report(e);
-                           changed_.notify();
-                       });
+        asio::co_spawn(
+            io_, c->run(),
+            [this, report = log_escape(c->config().name, "lifecycle ended")](std::exception_ptr e) {
+                --live_;
+                report(e);
+                changed_.notify();
+            });
     }
-    while (!(shutting_down_ && live_ == 0)) co_await changed_.wait();
+    while (!(shutting_down_ && live_ == 0))
+        co_await changed_.wait();
     signals_.close();
     state_.clean();
     log::info("supervisor", "all containers stopped; state removed");
@@ -60,13 +61,15 @@ void supervisor::shutdown() {
     if (shutting_down_) return;
     shutting_down_ = true;
     log::info("supervisor", "stopping {} container(s)", containers_.size());
-    for (auto& c : containers_) c->request_shutdown();
+    for (auto& c : containers_)
+        c->request_shutdown();
     changed_.notify();
 }
 
 void supervisor::kill_all_now() {
     log::warn("supervisor", "second interrupt: killing every container now");
-    for (auto& c : containers_) c->kill_now();
+    for (auto& c : containers_)
+        c->kill_now();
 }
 
 void supervisor::on_signal(int sig) {
@@ -78,14 +81,17 @@ void supervisor::on_signal(int sig) {
         else
             shutdown();
         break;
-    case SIGHUP: log::info("supervisor", "SIGHUP: reload is not implemented yet; ignored"); break;
+    case SIGHUP:
+        log::info("supervisor", "SIGHUP: reload is not implemented yet; ignored");
+        break;
     case SIGCHLD: {
         // Containers are reaped through their pidfds; this only catches strays.
         int n = sys::reap_strays([](pid_t pid) { return child_process::owns(pid); });
         if (n) log::debug("supervisor", "reaped {} stray process(es)", n);
         break;
     }
-    default: break;
+    default:
+        break;
     }
 }
 

@@ -1,12 +1,11 @@
 #include "ctr/sys/files.hpp"
 
 #include <fcntl.h>
+#include <fstream>
+#include <sstream>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fstream>
-#include <sstream>
 
 #include "ctr/core/error.hpp"
 
@@ -22,7 +21,8 @@ void make_dirs(const fs::path& dir, mode_t mode) {
         return;
     }
     if (dir.has_parent_path() && dir.parent_path() != dir) make_dirs(dir.parent_path(), mode);
-    if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir(\"{}\")", dir.string());
+    if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
+        throw_errno("mkdir(\"{}\")", dir.string());
 }
 
 unique_fd open_file(const fs::path& file, int flags, mode_t mode) {

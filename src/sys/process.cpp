@@ -1,14 +1,13 @@
 #include "ctr/sys/process.hpp"
 
 #include <dirent.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ctr/core/error.hpp"
 
@@ -60,7 +59,8 @@ std::optional<exit_status> pidfd_wait(int pidfd, bool nohang) {
 }
 
 void become_subreaper() {
-    if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) throw_errno("prctl(PR_SET_CHILD_SUBREAPER)");
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        throw_errno("prctl(PR_SET_CHILD_SUBREAPER)");
 }
 
 int reap_strays_impl(bool (*tracked)(void*, pid_t), void* ctx) {

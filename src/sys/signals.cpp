@@ -9,7 +9,8 @@ namespace ctr::sys {
 unique_fd block_into_signalfd(std::initializer_list<int> signals) {
     sigset_t set;
     sigemptyset(&set);
-    for (int s : signals) sigaddset(&set, s);
+    for (int s : signals)
+        sigaddset(&set, s);
     if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) throw_errno("sigprocmask(SIG_BLOCK)");
     int fd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (fd < 0) throw_errno("signalfd");

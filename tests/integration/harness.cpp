@@ -1,26 +1,31 @@
 #include "harness.hpp"
 
 #include <fcntl.h>
+#include <fstream>
 #include <poll.h>
 #include <signal.h>
+#include <sstream>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 namespace ctr::test {
 
-fs::path build_dir() { return CTR_BUILD_DIR; }
-fs::path busybox_rootfs() { return fs::path(CTR_SOURCE_DIR) / "assets/rootfs/busybox"; }
-bool is_root() { return ::geteuid() == 0; }
+fs::path build_dir() {
+    return CTR_BUILD_DIR;
+}
+fs::path busybox_rootfs() {
+    return fs::path(CTR_SOURCE_DIR) / "assets/rootfs/busybox";
+}
+bool is_root() {
+    return ::geteuid() == 0;
+}
 
 std::optional<std::string> root_test_blocker() {
     if (!is_root()) return "needs root (namespaces, mounts, pivot_root)";
@@ -30,7 +35,9 @@ std::optional<std::string> root_test_blocker() {
 }
 
 namespace {
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 // Waits for the process behind pidfd to exit (it must be our child) and returns its wait status.
 std::optional<int> wait_pidfd(int pidfd, pid_t pid, std::chrono::milliseconds limit) {
@@ -49,7 +56,8 @@ std::string drain(int fd) {
     std::string out;
     char buf[4096];
     ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(fd, buf, sizeof buf)) > 0)
+        out.append(buf, static_cast<std::size_t>(n));
     return out;
 }
 
@@ -74,7 +82,8 @@ run_result run(const std::vector<std::string>& argv, std::chrono::milliseconds l
         int null = ::open("/dev/null", O_RDONLY);
         ::dup2(null, 0);
         std::vector<char*> args;
-        for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         ::execv(args[0], args.data());
         ::_exit(127);
@@ -106,11 +115,12 @@ lab::lab(const std::string& containers, const std::string& supervisor) {
     socket = dir / "ctr.sock";
     state_dir = dir / "state";
     // A short default grace keeps tests that stop a `sleep` (deaf to SIGTERM as PID 1) quick.
-    std::string grace = supervisor.find("stop_timeout") == std::string::npos ? "stop_timeout = 1s" : "";
-    std::ofstream(config) << fmt::format("[supervisor]\nsocket = {}\nstate_dir = {}\n{}\n{}\n\n{}\n",
-                                         socket.string(), state_dir.string(), grace, supervisor,
-                                         replace_all(containers, "@ROOTFS@",
-                                                     busybox_rootfs().string()));
+    std::string grace =
+        supervisor.find("stop_timeout") == std::string::npos ? "stop_timeout = 1s" : "";
+    std::ofstream(config) << fmt::format(
+        "[supervisor]\nsocket = {}\nstate_dir = {}\n{}\n{}\n\n{}\n", socket.string(),
+        state_dir.string(), grace, supervisor,
+        replace_all(containers, "@ROOTFS@", busybox_rootfs().string()));
 }
 
 lab::~lab() {
@@ -130,7 +140,8 @@ bool lab::start(const std::vector<std::string>& extra_args) {
         ::dup2(log, 1);
         ::dup2(log, 2);
         std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
+        for (auto& a : argv)
+            args.push_back(a.data());
         args.push_back(nullptr);
         ::execv(args[0], args.data());
         ::_exit(127);
@@ -184,13 +195,16 @@ nlohmann::json lab::status(const std::string& name) {
 
 bool lab::wait_state(const std::string& state, const std::vector<std::string>& names,
                      std::chrono::milliseconds limit) {
-    std::vector<std::string> args{"wait", "--state", state, "--timeout",
-                                  fmt::format("{:.3f}", std::chrono::duration<double>(limit).count())};
+    std::vector<std::string> args{
+        "wait", "--state", state, "--timeout",
+        fmt::format("{:.3f}", std::chrono::duration<double>(limit).count())};
     args.insert(args.end(), names.begin(), names.end());
     return ctl(args, limit + 10s).code == 0;
 }
 
-std::string lab::log() const { return read_text(dir / "supervisor.log"); }
+std::string lab::log() const {
+    return read_text(dir / "supervisor.log");
+}
 fs::path lab::upper(const std::string& name) const {
     return state_dir / "containers" / name / "upper";
 }

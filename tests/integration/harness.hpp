@@ -3,13 +3,12 @@
 // the test failed half-way.
 #pragma once
 
-#include <signal.h>
-#include <sys/types.h>
-
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <signal.h>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -53,7 +52,7 @@ class lab {
     bool wait_state(const std::string& state, const std::vector<std::string>& names,
                     std::chrono::milliseconds limit = 20s);
 
-    std::string log() const; // the supervisor's stderr
+    std::string log() const;                 // the supervisor's stderr
     fs::path dir, config, socket, state_dir; // socket: where start() waits for it to answer
     fs::path upper(const std::string& name) const;
     pid_t pid() const { return pid_; }
@@ -66,9 +65,10 @@ class lab {
 // Process ids whose pid namespace is `ns` (a /proc/PID/ns/pid link text): what a container left.
 std::vector<pid_t> processes_in_pid_ns(const std::string& ns);
 std::string ns_of(pid_t pid, const char* kind); // readlink /proc/PID/ns/KIND, "" when gone
-std::string read_text(const fs::path& file);     // "" when missing
+std::string read_text(const fs::path& file);    // "" when missing
 // Waits until `file` exists and holds `lines` lines at least (a container writing its answers).
-std::string wait_for_file(const fs::path& file, int lines = 1, std::chrono::milliseconds limit = 10s);
+std::string wait_for_file(const fs::path& file, int lines = 1,
+                          std::chrono::milliseconds limit = 10s);
 // Host mounts whose mount point or source mentions `needle`.
 std::vector<std::string> host_mounts_mentioning(const std::string& needle);
 
@@ -77,7 +77,7 @@ std::vector<std::string> host_mounts_mentioning(const std::string& needle);
 // Every root test starts with this: it says why it cannot run instead of failing.
 #define CTR_REQUIRE_ROOT()                                                                         \
     do {                                                                                           \
-        if (auto why = ::ctr::test::root_test_blocker()) {                                        \
+        if (auto why = ::ctr::test::root_test_blocker()) {                                         \
             MESSAGE("skipped: " << *why);                                                          \
             return;                                                                                \
         }                                                                                          \

@@ -1,22 +1,20 @@
 // A container's writes survive its restarts in its overlay, so it can plant symlinks where the
 // supervisor mounts things. No start or restart may then mount over or write to a host path.
-#include <doctest/doctest.h>
-
-#include <sys/stat.h>
-
+#include "harness.hpp"
 #include <fstream>
+#include <sys/stat.h>
 #include <thread>
 
+#include <doctest/doctest.h>
 #include <fmt/format.h>
-
-#include "harness.hpp"
 
 using namespace ctr::test;
 
 namespace {
 std::vector<std::string> listing(const fs::path& dir) {
     std::vector<std::string> out;
-    for (auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+    for (auto& e : fs::directory_iterator(dir))
+        out.push_back(e.path().filename().string());
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -46,7 +44,8 @@ TEST_CASE("a container that plants /proc -> / and /dev -> a host folder cannot r
 
     // The restarts are refused with the symlink named; let two of them happen.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (l.status("evil")["restarts"].get<int>() < 2 && std::chrono::steady_clock::now() < deadline)
+    while (l.status("evil")["restarts"].get<int>() < 2 &&
+           std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     auto st = l.status("evil");
     CAPTURE(st.dump());

@@ -1,11 +1,9 @@
 // Restart policies, backoff, stop and its escalation, manual start/restart/kill, many at once.
-#include <doctest/doctest.h>
-
+#include "harness.hpp"
 #include <thread>
 
+#include <doctest/doctest.h>
 #include <fmt/format.h>
-
-#include "harness.hpp"
 
 using namespace ctr::test;
 using clock_type = std::chrono::steady_clock;
@@ -133,8 +131,8 @@ TEST_CASE("wait returns 0 once the containers reach the state and 1 at the timeo
 
 TEST_CASE("50 containers start together and stop together") {
     CTR_REQUIRE_ROOT();
-    lab l(fmt::format("[container many]\nrootfs = @ROOTFS@\ncommand = {}\nreplicas = 50\n",
-                      forever));
+    lab l(
+        fmt::format("[container many]\nrootfs = @ROOTFS@\ncommand = {}\nreplicas = 50\n", forever));
     auto t = clock_type::now();
     REQUIRE(l.start());
     REQUIRE(l.wait_state("running", {}, std::chrono::seconds(60)));
@@ -149,7 +147,8 @@ TEST_CASE("50 containers start together and stop together") {
     t = clock_type::now();
     CHECK(l.stop(SIGTERM) == 0);
     MESSAGE("50 containers stopped after " << seconds_since(t) << " s");
-    for (auto& ns : namespaces) CHECK(processes_in_pid_ns(ns).empty());
+    for (auto& ns : namespaces)
+        CHECK(processes_in_pid_ns(ns).empty());
     CHECK_FALSE(fs::exists(l.state_dir / "containers"));
     CHECK_FALSE(fs::exists(l.socket));
 }
@@ -161,14 +160,16 @@ TEST_CASE("a second SIGINT kills every container at once instead of waiting out 
     REQUIRE(l.start());
     REQUIRE(l.wait_state("running", {}));
     std::vector<std::string> namespaces;
-    for (auto& c : l.ps()) namespaces.push_back(ns_of(c["pid"].get<pid_t>(), "pid"));
+    for (auto& c : l.ps())
+        namespaces.push_back(ns_of(c["pid"].get<pid_t>(), "pid"));
     ::kill(l.pid(), SIGINT);
     REQUIRE(l.wait_state("stopping", {}));
     auto t = clock_type::now();
     CHECK(l.stop(SIGINT, std::chrono::seconds(10)) == 0);
     CHECK(seconds_since(t) < 5);
     CHECK(l.log().find("second interrupt") != std::string::npos);
-    for (auto& ns : namespaces) CHECK(processes_in_pid_ns(ns).empty());
+    for (auto& ns : namespaces)
+        CHECK(processes_in_pid_ns(ns).empty());
 }
 
 TEST_CASE("--socket and CTR_SOCKET override the configured socket on both sides") {

@@ -1,12 +1,10 @@
 // What a container's first process sees: its own namespaces, PID 1, its hostname, its overlay,
 // a clean fd table and signal state.
-#include <doctest/doctest.h>
-
+#include "harness.hpp"
 #include <sstream>
 
+#include <doctest/doctest.h>
 #include <fmt/format.h>
-
-#include "harness.hpp"
 
 using namespace ctr::test;
 

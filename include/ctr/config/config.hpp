@@ -26,12 +26,12 @@ struct supervisor {
 // One running instance. A section with `replicas = N` yields N of these named NAME-1 ... NAME-N.
 struct container {
     std::string name;
-    int line = 0;                      // line of the [container ...] header it came from
-    std::filesystem::path rootfs;      // absolute
-    std::vector<std::string> command;  // argv, already split
-    std::vector<std::string> env;      // K=V, in order; a later K replaces an earlier one
+    int line = 0;                     // line of the [container ...] header it came from
+    std::filesystem::path rootfs;     // absolute
+    std::vector<std::string> command; // argv, already split
+    std::vector<std::string> env;     // K=V, in order; a later K replaces an earlier one
     std::string workdir = "/";
-    std::string hostname;              // defaults to name
+    std::string hostname; // defaults to name
     bool tty = false;
     restart_policy restart = restart_policy::no;
     std::chrono::milliseconds stop_timeout{10'000}; // [supervisor] stop_timeout unless overridden

@@ -27,8 +27,7 @@ class error : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-template <typename... Args>
-[[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {
+template <typename... Args> [[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {
     throw error(fmt::format(f, std::forward<Args>(args)...));
 }
 

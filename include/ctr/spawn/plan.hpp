@@ -33,7 +33,7 @@ struct plan {
     std::string overlay_options; // lowerdir=...,upperdir=...,workdir=...
     std::string workdir;         // inside the container
     std::vector<std::string> argv_storage, env_storage, candidate_storage;
-    std::vector<char*> argv, envp;      // null-terminated views of the storage
+    std::vector<char*> argv, envp;       // null-terminated views of the storage
     std::vector<const char*> candidates; // argv[0] resolved against PATH, in search order
 };
 

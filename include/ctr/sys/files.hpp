@@ -1,12 +1,11 @@
 // Files and folders the supervisor owns: its state dir, lock, state files.
 #pragma once
 
-#include <sys/types.h>
-
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 
 #include "ctr/core/unique_fd.hpp"
 

@@ -2,11 +2,10 @@
 // PID.
 #pragma once
 
-#include <signal.h>
-#include <sys/types.h>
-
 #include <optional>
+#include <signal.h>
 #include <string>
+#include <sys/types.h>
 
 #include "ctr/core/unique_fd.hpp"
 
@@ -14,8 +13,8 @@ namespace ctr::sys {
 
 // How a process ended, as waitid() reports it.
 struct exit_status {
-    int code = -1;   // exit code when it exited
-    int signal = 0;  // terminating signal when killed
+    int code = -1;  // exit code when it exited
+    int signal = 0; // terminating signal when killed
     bool exited() const { return signal == 0; }
 };
 std::string describe(const exit_status& s); // "exit code 1", "killed by SIGKILL"

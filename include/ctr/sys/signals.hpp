@@ -1,9 +1,8 @@
 // The supervisor's own signals arrive through one signalfd, read on the event loop.
 #pragma once
 
-#include <signal.h>
-
 #include <initializer_list>
+#include <signal.h>
 
 #include "ctr/core/unique_fd.hpp"
 
