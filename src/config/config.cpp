@@ -1,6 +1,7 @@
 #include "ctr/config/config.hpp"
 
 #include "keys.hpp"
+#include "networks.hpp"
 #include "text.hpp"
 #include <algorithm>
 #include <map>
@@ -21,6 +22,7 @@ struct container_spec {
     const ini::section* section;
     int replicas_line; // where replica names come from, for clash messages
     container_draft draft;
+    key_lines keys; // where each key stood, for the network checks
 };
 
 std::string label_of(const ini::section& s) {
@@ -47,6 +49,10 @@ container make_container(std::string name, const container_spec& spec, const sup
     c.tty = d.tty;
     c.restart = d.restart;
     c.stop_timeout = d.stop_timeout.value_or(sup.stop_timeout);
+    if (d.network) {
+        c.network = *d.network;
+        c.ip = d.ip.value_or("auto");
+    }
     return c;
 }
 
@@ -64,11 +70,18 @@ class reader {
                 read_supervisor(s);
             else if (s.kind == "container")
                 read_container(s);
+            else if (s.kind == "network" && !s.name.empty())
+                read_network(s);
             else
                 problem(s.line, "unknown section {}", label_of(s));
         }
         // Only now is [supervisor] known, wherever it stood in the file.
         expand();
+        // Only now is every [network] known, wherever it stood: a container may name a later one.
+        networks_.check_clashes(problems_);
+        for (const auto& spec : specs_)
+            networks_.check_container(label_of(*spec.section), spec.draft, spec.keys, problems_);
+        cfg_.networks = networks_.networks();
     }
 
     config finish() {
@@ -111,7 +124,26 @@ class reader {
             return problem(s.line, "duplicate section [container {}] (first at line {})", s.name,
                            first->second);
         auto replicas = keys.find("replicas");
-        specs_.push_back({&s, replicas == keys.end() ? s.line : replicas->second, std::move(d)});
+        specs_.push_back({&s, replicas == keys.end() ? s.line : replicas->second, std::move(d),
+                          std::move(keys)});
+    }
+
+    // A bare [network] is not read as a nameless network: it falls through to "unknown section",
+    // since only [network NAME] is a section kind (read() sends it here only with a name).
+    void read_network(const ini::section& s) {
+        network n;
+        n.name = s.name;
+        n.line = s.line;
+        auto before = problems_.size();
+        auto keys = apply_keys(s, label_of(s), &n, ctx_, problems_);
+        bool usable = problems_.size() == before;
+        if (auto why = invalid_name_reason(s.name))
+            return problem(s.line, "invalid network name '{}': {}", printable(s.name), *why);
+        auto [first, inserted] = network_lines_.try_emplace(s.name, s.line);
+        if (!inserted)
+            return problem(s.line, "duplicate section [network {}] (first at line {})", s.name,
+                           first->second);
+        networks_.add(std::move(n), keys, usable, problems_);
     }
 
     // Where a container's name came from, so a clash can name both sides.
@@ -165,6 +197,8 @@ class reader {
     std::optional<int> supervisor_line_;
     std::map<std::string, int, std::less<>> container_lines_;
     std::vector<container_spec> specs_;
+    std::map<std::string, int, std::less<>> network_lines_;
+    network_checker networks_;
 };
 
 } // namespace

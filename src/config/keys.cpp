@@ -59,6 +59,7 @@ void merge_env(const section_target& t, std::string_view v, const value_context&
 
 using draft = container_draft;
 using sup = supervisor;
+using net = network;
 
 // clang-format off
 constexpr key_rule rules[] = {
@@ -75,6 +76,14 @@ constexpr key_rule rules[] = {
     {"container",  "restart",      occurs::optional,   set<&draft::restart, parse_restart>},
     {"container",  "replicas",     occurs::optional,   set<&draft::replicas, parse_replicas>},
     {"container",  "stop_timeout", occurs::optional,   set<&draft::stop_timeout, parse_duration>},
+    {"container",  "network",      occurs::optional,   set<&draft::network, parse_network_name>},
+    {"container",  "ip",           occurs::optional,   set<&draft::ip, parse_ip>},
+
+    {"network",    "bridge",       occurs::required,   set<&net::bridge, parse_ifname>},
+    {"network",    "subnet",       occurs::required,   set<&net::subnet, parse_subnet>},
+    {"network",    "gateway",      occurs::optional,   set<&net::gateway, parse_address>},
+    {"network",    "mtu",          occurs::optional,   set<&net::mtu, parse_mtu>},
+    {"network",    "nat",          occurs::optional,   set<&net::nat, parse_bool>},
 };
 // clang-format on
 

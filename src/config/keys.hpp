@@ -27,9 +27,13 @@ struct container_draft {
     restart_policy restart = restart_policy::no;
     std::optional<int> replicas;
     std::optional<std::chrono::milliseconds> stop_timeout;
+    std::optional<std::string> network;
+    std::optional<std::string> ip; // "auto" or an address, checked against its network later
 };
 
-using section_target = std::variant<supervisor*, container_draft*>;
+// A [network NAME] section fills config::network directly: its one default that depends on
+// another key (the gateway, from the subnet) is filled by network_checker.
+using section_target = std::variant<supervisor*, container_draft*, network*>;
 
 // Where each key of a section was first given, by key.
 using key_lines = std::map<std::string, int, std::less<>>;

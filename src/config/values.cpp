@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "ctr/core/inet.hpp"
+
 namespace ctr::config {
 namespace {
 
@@ -65,6 +67,43 @@ std::string parse_workdir(std::string_view v) {
 std::string parse_hostname(std::string_view v) {
     if (auto why = invalid_hostname_reason(v)) throw std::invalid_argument(*why);
     return std::string(v);
+}
+
+std::string parse_network_name(std::string_view v) {
+    if (auto why = invalid_name_reason(v)) throw std::invalid_argument(*why);
+    return std::string(v);
+}
+
+std::string parse_ifname(std::string_view v) {
+    if (auto why = inet::invalid_ifname_reason(v)) throw std::invalid_argument(*why);
+    return std::string(v);
+}
+
+std::string parse_subnet(std::string_view v) {
+    inet::parse_subnet(v);
+    return std::string(v);
+}
+
+std::string parse_address(std::string_view v) {
+    inet::parse_address(v);
+    return std::string(v);
+}
+
+std::string parse_ip(std::string_view v) {
+    if (v == "auto") return std::string(v);
+    // Something without a dot was not meant as an address: say what the key takes.
+    if (v.find('.') == std::string_view::npos)
+        throw std::invalid_argument("expected auto or an IPv4 address like 10.88.0.5");
+    inet::parse_address(v);
+    return std::string(v);
+}
+
+unsigned parse_mtu(std::string_view v) {
+    unsigned n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || end != v.data() + v.size() || n < 576 || n > 9000)
+        throw std::invalid_argument("expected a whole number from 576 to 9000");
+    return n;
 }
 
 std::filesystem::path parse_path(std::string_view v, const value_context& ctx) {

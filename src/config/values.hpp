@@ -23,6 +23,15 @@ std::vector<std::string> parse_command(std::string_view v);
 std::string parse_env_entry(std::string_view v);
 std::string parse_workdir(std::string_view v);
 std::string parse_hostname(std::string_view v);
+// Names of a [network NAME] section follow container names' rules (invalid_name_reason).
+std::string parse_network_name(std::string_view v);
+// Link names as the kernel takes them: at most 15 characters, no '/', ':' or spaces.
+std::string parse_ifname(std::string_view v);
+// IPv4 text is kept as written once ctr/core/inet.hpp accepts it.
+std::string parse_subnet(std::string_view v);  // "10.88.0.0/24"
+std::string parse_address(std::string_view v); // "10.88.0.1"
+std::string parse_ip(std::string_view v);      // "auto" or an address
+unsigned parse_mtu(std::string_view v);        // 576 (IPv4's minimum) .. 9000 (jumbo frames)
 // Relative paths resolve against ctx.base_dir.
 std::filesystem::path parse_path(std::string_view v, const value_context& ctx);
 // A path that, with ctx.check_paths, must be a real directory, not a symlink to one.

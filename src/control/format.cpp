@@ -101,30 +101,57 @@ std::string format_exit(const nlohmann::json& status) {
     return cell(status, "exit_code");
 }
 
-std::string format_ps(const nlohmann::json& containers, std::chrono::system_clock::time_point now) {
-    constexpr std::size_t columns = 7;
-    using row = std::array<std::string, columns>;
-    std::vector<row> rows{{"NAME", "STATE", "PID", "RESTARTS", "UPTIME", "EXIT", "ERROR"}};
-    if (containers.is_array()) {
-        for (const auto& c : containers)
-            rows.push_back({cell(c, "name"), cell(c, "state"), cell(c, "pid"), cell(c, "restarts"),
-                            uptime_cell(c, now), format_exit(c), cell(c, "error")});
-    }
-
-    std::array<std::size_t, columns> width{};
-    for (const auto& r : rows)
-        for (std::size_t i = 0; i < columns; ++i)
+std::string render_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> width;
+    for (const auto& r : rows) {
+        width.resize(std::max(width.size(), r.size()));
+        for (std::size_t i = 0; i < r.size(); ++i)
             width[i] = std::max(width[i], r[i].size());
-
+    }
     std::string out;
     for (const auto& r : rows) {
         // The last column is not padded, so lines carry no trailing blanks.
-        for (std::size_t i = 0; i + 1 < columns; ++i)
+        for (std::size_t i = 0; i + 1 < r.size(); ++i)
             out += fmt::format("{:<{}}  ", r[i], width[i]);
-        out += r[columns - 1];
+        if (!r.empty()) out += r.back();
         out += '\n';
     }
     return out;
+}
+
+std::string format_ps(const nlohmann::json& containers, std::chrono::system_clock::time_point now) {
+    std::vector<std::vector<std::string>> rows{
+        {"NAME", "STATE", "PID", "IP", "RESTARTS", "UPTIME", "EXIT", "ERROR"}};
+    if (containers.is_array()) {
+        for (const auto& c : containers)
+            rows.push_back({cell(c, "name"), cell(c, "state"), cell(c, "pid"), cell(c, "ip"),
+                            cell(c, "restarts"), uptime_cell(c, now), format_exit(c),
+                            cell(c, "error")});
+    }
+    return render_table(rows);
+}
+
+std::string format_net(const nlohmann::json& networks) {
+    std::vector<std::vector<std::string>> rows{
+        {"NETWORK", "BRIDGE", "SUBNET", "GATEWAY", "CONTAINER", "IP", "ERROR"}};
+    if (!networks.is_array()) return render_table(rows);
+    for (const auto& n : networks) {
+        std::vector<std::string> head{cell(n, "name"), cell(n, "bridge"), cell(n, "subnet"),
+                                      cell(n, "gateway")};
+        auto members = n.value("containers", nlohmann::json::array());
+        if (!members.is_array() || members.empty()) {
+            head.insert(head.end(), {"-", "-", "-"});
+            rows.push_back(head);
+            continue;
+        }
+        for (const auto& m : members) {
+            auto row = head;
+            row.insert(row.end(), {cell(m, "name"), cell(m, "ip"), cell(m, "error")});
+            rows.push_back(row);
+            head = {"", "", "", ""}; // the network's columns only on its first line
+        }
+    }
+    return render_table(rows);
 }
 
 int parse_signal(std::string_view text) {

@@ -17,8 +17,10 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using supervise::state;
 
-nlohmann::json to_json(const supervise::status& st, const config::container& cfg) {
+nlohmann::json to_json(const supervise::status& st, const config::container& cfg,
+                       const std::optional<std::string>& ip) {
     json j{{"name", st.name},
+           {"ip", ip ? json(*ip) : json(nullptr)},
            {"state", supervise::to_string(st.current)},
            {"pid", st.pid ? json(st.pid) : json(nullptr)},
            {"restarts", st.restarts},
@@ -120,8 +122,13 @@ asio::awaitable<json> op_kill(supervise::supervisor& sup, const json& req) {
 asio::awaitable<json> op_ps(supervise::supervisor& sup) {
     json list = json::array();
     for (auto& c : sup.containers())
-        list.push_back(to_json(c->current(), c->config()));
+        list.push_back(
+            to_json(c->current(), c->config(), sup.nets().address_of(c->config().name)));
     co_return ok({{"containers", std::move(list)}});
+}
+
+asio::awaitable<json> op_net(supervise::supervisor& sup) {
+    co_return ok({{"networks", sup.nets().describe()}});
 }
 
 asio::awaitable<json> op_wait(supervise::supervisor& sup, const json& req) {
@@ -171,6 +178,7 @@ asio::awaitable<json> handle(supervise::supervisor& sup, const json& req) {
             fail("a request is a JSON object with an \"op\"");
         auto op = req["op"].get<std::string>();
         if (op == "ps") co_return co_await op_ps(sup);
+        if (op == "net") co_return co_await op_net(sup);
         if (sup.shutting_down() && op != "wait") fail("the supervisor is shutting down");
         if (op == "start") co_return co_await op_start(sup, req, false);
         if (op == "stop") co_return co_await op_stop(sup, req);

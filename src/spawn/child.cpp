@@ -33,9 +33,9 @@ namespace {
 
 // Resolves `path` below `dirfd` as if dirfd were "/", refusing every symlink: a container that
 // planted `/proc -> /` in its overlay gets an error, never a mount on the host's path.
-int open_inside(int dirfd, const char* path) noexcept {
+int open_inside(int dirfd, const char* path, bool directory = true) noexcept {
     open_how how{};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.flags = O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
 }
@@ -91,6 +91,26 @@ void mount_one(int rootfd, int index, int report) noexcept {
     ::close(parent);
 }
 
+// Binds the supervisor's file for this container (its /etc/hosts) over one inside the root. The
+// target is created when missing and, like every mount point, never reached through a symlink.
+void bind_file(int rootfd, const bind_spec& b, int index, int report) noexcept {
+    int dir = open_inside(rootfd, b.parent);
+    if (dir < 0) die(report, step::open_target, errno, index);
+    int made = ::openat(dir, b.leaf, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (made < 0) die(report, step::make_target, errno, index);
+    ::close(made);
+    int target = open_inside(dir, b.leaf, false);
+    if (target < 0) die(report, step::open_target, errno, index);
+    int source = ::open_tree(AT_FDCWD, b.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (source < 0) die(report, step::fs_mount, errno, index);
+    if (::move_mount(source, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) !=
+        0)
+        die(report, step::move_mount, errno, index);
+    ::close(source);
+    ::close(target);
+    ::close(dir);
+}
+
 void reset_signals(int report) noexcept {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
@@ -133,6 +153,8 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
     if (rootfd < 0) die(report, step::open_root, errno);
     for (int i = 0; i < mount_table_size; ++i)
         mount_one(rootfd, i, report);
+    for (std::size_t i = 0; i < p.binds.size(); ++i)
+        bind_file(rootfd, p.binds[i], mount_table_size + static_cast<int>(i), report);
 
     // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only ours.
     if (::fchdir(rootfd) != 0) die(report, step::pivot_root, errno);

@@ -9,6 +9,7 @@ namespace ctr::spawn {
 
 namespace {
 std::string target_of(int index) {
+    if (index == mount_table_size) return "/etc/hosts"; // the only bind so far
     if (index < 0 || index >= mount_table_size) return "?";
     const auto& m = mount_table[index];
     return std::string(m.parent) == "." ? fmt::format("/{}", m.leaf)
@@ -21,7 +22,7 @@ std::string describe(const failure& f, const plan& p) {
     std::string why = err ? err : fmt::format("error {}", f.err);
     auto mnt = [&](const char* what) {
         int i = f.detail;
-        const char* type = (i >= 0 && i < mount_table_size) ? mount_table[i].fstype : "?";
+        const char* type = (i >= 0 && i < mount_table_size) ? mount_table[i].fstype : "bind";
         return fmt::format("{}({} on \"{}\" in container {}): {}", what, type, target_of(i), p.name,
                            why);
     };

@@ -59,7 +59,8 @@ std::vector<std::string> container_env(const config::container& c) {
     return env;
 }
 
-plan make_plan(const config::container& c, const overlay_paths& paths) {
+plan make_plan(const config::container& c, const overlay_paths& paths,
+               const std::filesystem::path& hosts_file) {
     if (c.command.empty()) fail("container {} has no command", c.name);
     plan p;
     p.name = c.name;
@@ -76,6 +77,11 @@ plan make_plan(const config::container& c, const overlay_paths& paths) {
     p.envp = c_strings(p.env_storage);
     for (auto& s : p.candidate_storage)
         p.candidates.push_back(s.c_str());
+    if (!hosts_file.empty()) {
+        p.bind_storage = {hosts_file.string(), "etc", "hosts"};
+        p.binds.push_back(
+            {p.bind_storage[0].c_str(), p.bind_storage[1].c_str(), p.bind_storage[2].c_str()});
+    }
     return p;
 }
 

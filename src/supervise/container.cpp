@@ -153,6 +153,7 @@ asio::awaitable<void> container::run() {
             }
             stopped_on_request_ = false;
             exit = co_await supervise(*child);
+            spawner_.finished(cfg_.name);
             st_.last_exit = exit;
             st_.pid = 0;
             st_.started_at.reset();

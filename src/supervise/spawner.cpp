@@ -32,8 +32,13 @@ void check_image(const fs::path& image) {
 }
 } // namespace
 
-spawner::spawner(asio::any_io_executor ex, fs::path state_dir, int max_in_flight)
-    : ex_(ex), state_dir_(std::move(state_dir)), free_(max_in_flight), slot_freed_(ex) {}
+spawner::spawner(asio::any_io_executor ex, fs::path state_dir, networks* nets, int max_in_flight)
+    : ex_(ex), state_dir_(std::move(state_dir)), nets_(nets), free_(max_in_flight),
+      slot_freed_(ex) {}
+
+void spawner::finished(const std::string& name) {
+    if (nets_) nets_->detach(name);
+}
 
 spawn::overlay_paths spawner::paths(const std::string& name) const {
     return {containers_dir() / name};
@@ -59,11 +64,16 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     for (auto& d : {p.dir, p.upper(), p.work(), p.merged()})
         sys::make_dirs(d, 0700);
     sys::make_dirs(log_file(c.name).parent_path(), 0700);
-    spawn::plan plan = spawn::make_plan(c, p);
+    fs::path hosts = p.dir / "hosts";
+    bool networked = nets_ && nets_->prepare(c, hosts);
+    spawn::plan plan = spawn::make_plan(c, p, networked ? hosts : fs::path{});
 
     unique_fd null = sys::open_file("/dev/null", O_RDONLY);
     unique_fd log = sys::open_file(log_file(c.name), O_WRONLY | O_APPEND | O_CREAT, 0640);
     spawn::launched child = spawn::launch(plan, {null.get(), log.get(), log.get()});
+    // Its network is ready before its command runs, so its first packet goes out.
+    if (networked) nets_->attach(c.name, child.pid());
+    scope_guard unplug([&] { finished(c.name); });
 
     // Recorded before the child may run, so a supervisor killed from here on leaves enough for
     // the next one to find and kill it (the start time guards against a reused PID).
@@ -73,6 +83,7 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
 
     pid_t pid = child.pid();
     auto running = child.release();
+    unplug.dismiss(); // from here on the lifecycle calls finished() once the child is reaped
     spawn_result result{child_process(ex_, pid, std::move(running.pidfd)), {}};
 
     asio::posix::stream_descriptor report(ex_, running.report.release());

@@ -22,6 +22,7 @@ state_dir::state_dir(fs::path dir) : dir_(std::move(dir)) {
         fail("another ctr-supervisor is running on state dir {} (its lock {} is held)",
              dir_.string(), (dir_ / "lock").string());
     lock_ = std::move(*lock);
+    recover();
 }
 
 namespace {

@@ -13,11 +13,11 @@
 namespace ctr::supervise {
 
 supervisor::supervisor(asio::io_context& io, config::config cfg)
-    : io_(io), cfg_(std::move(cfg)), state_(cfg_.sup.state_dir), changed_(io.get_executor()),
-      spawner_(io.get_executor(), cfg_.sup.state_dir),
+    : io_(io), cfg_(std::move(cfg)), state_(cfg_.sup.state_dir),
+      nets_(io.get_executor(), cfg_, cfg_.sup.state_dir / "networks"), changed_(io.get_executor()),
+      spawner_(io.get_executor(), cfg_.sup.state_dir, &nets_),
       signals_(io, sys::block_into_signalfd({SIGTERM, SIGINT, SIGHUP, SIGCHLD}).release()) {
     sys::become_subreaper();
-    state_.recover();
     for (auto& c : cfg_.containers) {
         if (c.tty)
             log::warn(c.name, "tty = true: terminals are not implemented yet; stdin is /dev/null "
@@ -37,6 +37,7 @@ container* supervisor::find(std::string_view name) {
 
 asio::awaitable<void> supervisor::run() {
     asio::co_spawn(io_, read_signals(), log_escape("supervisor", "signal reader ended"));
+    asio::co_spawn(io_, nets_.watch(), log_escape("network", "netlink watch ended"));
     log::info("supervisor", "starting {} container(s)", containers_.size());
     for (auto& c : containers_) {
         ++live_;
@@ -53,6 +54,7 @@ asio::awaitable<void> supervisor::run() {
     while (!(shutting_down_ && live_ == 0))
         co_await changed_.wait();
     signals_.close();
+    nets_.close();
     state_.clean();
     log::info("supervisor", "all containers stopped; state removed");
 }

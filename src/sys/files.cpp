@@ -31,19 +31,30 @@ unique_fd open_file(const fs::path& file, int flags, mode_t mode) {
     return unique_fd(fd);
 }
 
+namespace {
+void write_all(int fd, std::string_view content, const fs::path& file) {
+    std::size_t done = 0;
+    while (done < content.size()) {
+        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("write(\"{}\")", file.string());
+        }
+        done += static_cast<std::size_t>(n);
+    }
+}
+} // namespace
+
+void write_file(const fs::path& file, std::string_view content) {
+    unique_fd fd = open_file(file, O_WRONLY | O_TRUNC | O_NOFOLLOW);
+    write_all(fd.get(), content, file);
+}
+
 void write_file_atomic(const fs::path& file, std::string_view content) {
     fs::path tmp = file;
     tmp += ".tmp";
     unique_fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
-    std::size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("write(\"{}\")", tmp.string());
-        }
-        done += static_cast<std::size_t>(n);
-    }
+    write_all(fd.get(), content, tmp);
     if (::fsync(fd.get()) != 0) throw_errno("fsync(\"{}\")", tmp.string());
     fd.reset();
     if (::rename(tmp.c_str(), file.c_str()) != 0)

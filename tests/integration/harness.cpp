@@ -254,3 +254,35 @@ std::vector<std::string> host_mounts_mentioning(const std::string& needle) {
 }
 
 } // namespace ctr::test
+
+namespace ctr::test {
+
+std::string test_network::ini(const std::string& name, const std::string& extra) const {
+    return fmt::format("[network {}]\nbridge = {}\nsubnet = {}\n{}\n", name, bridge, subnet, extra);
+}
+
+test_network unique_network() {
+    static int counter = 0;
+    auto in_use = run({"/sbin/ip", "-o", "-4", "addr"}).out + run({"/sbin/ip", "-o", "link"}).out;
+    for (int attempt = 0; attempt < 2000; ++attempt) {
+        int n = (::getpid() + counter++ * 7919 + attempt) % 2000;
+        test_network t;
+        t.bridge = fmt::format("ctrt{}x{}", ::getpid() % 100000, counter);
+        t.prefix = fmt::format("10.{}.{}.", 200 + n / 250, n % 250);
+        t.subnet = t.prefix + "0/24";
+        if (in_use.find(" " + t.prefix) == std::string::npos &&
+            in_use.find(t.bridge + ":") == std::string::npos)
+            return t;
+    }
+    throw std::runtime_error("no free test subnet");
+}
+
+std::vector<std::string> links_mentioning(const std::string& needle) {
+    std::vector<std::string> out;
+    std::istringstream lines(run({"/sbin/ip", "-o", "link"}).out);
+    for (std::string line; std::getline(lines, line);)
+        if (line.find(needle) != std::string::npos) out.push_back(line);
+    return out;
+}
+
+} // namespace ctr::test

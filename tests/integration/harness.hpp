@@ -82,3 +82,18 @@ std::vector<std::string> host_mounts_mentioning(const std::string& needle);
             return;                                                                                \
         }                                                                                          \
     } while (0)
+
+namespace ctr::test {
+
+// A bridge name and /24 subnet no other test run uses, for networks a test makes on its own.
+struct test_network {
+    std::string bridge; // "ctrt" + pid + counter, at most 15 characters
+    std::string subnet; // "10.N.M.0/24" from the 10.200/13 range, not seen on this host
+    std::string prefix; // "10.N.M." to build addresses
+    std::string ini(const std::string& name, const std::string& extra = "") const;
+};
+test_network unique_network();
+// `ip -o link` lines that mention `needle` (tests may use ip(8); the supervisor never does).
+std::vector<std::string> links_mentioning(const std::string& needle);
+
+} // namespace ctr::test

@@ -73,7 +73,7 @@ TEST_CASE("ps renders an aligned table from the supervisor's statuses") {
     using namespace std::chrono;
     const system_clock::time_point now{milliseconds(1'700'000'000'000)};
     auto containers = nlohmann::json::parse(R"([
-        {"name": "web", "state": "running", "pid": 4242, "restarts": 0,
+        {"name": "web", "state": "running", "pid": 4242, "ip": "10.88.0.2", "restarts": 0,
          "started_at": 1699999808000, "exit_code": null, "signal": null, "error": null,
          "restart_policy": "always"},
         {"name": "db-1", "state": "failed", "pid": null, "restarts": 3, "started_at": null,
@@ -83,17 +83,17 @@ TEST_CASE("ps renders an aligned table from the supervisor's statuses") {
          "exit_code": null, "signal": "SIGKILL", "error": null, "restart_policy": "no"}
     ])");
     CHECK(format_ps(containers, now) ==
-          "NAME  STATE    PID   RESTARTS  UPTIME  EXIT     ERROR\n"
-          "web   running  4242  0         3m12s   -        -\n"
-          "db-1  failed   -     3         -       1        exec \"/bin/pg\": No such file or "
-          "directory\n"
-          "job   stopped  -     12        -       SIGKILL  -\n");
+          "NAME  STATE    PID   IP         RESTARTS  UPTIME  EXIT     ERROR\n"
+          "web   running  4242  10.88.0.2  0         3m12s   -        -\n"
+          "db-1  failed   -     -          3         -       1        exec \"/bin/pg\": No such "
+          "file or directory\n"
+          "job   stopped  -     -          12        -       SIGKILL  -\n");
 }
 
 TEST_CASE("ps survives odd statuses") {
     using namespace std::chrono;
     const system_clock::time_point now{milliseconds(1'700'000'000'000)};
-    const std::string header = "NAME  STATE  PID  RESTARTS  UPTIME  EXIT  ERROR\n";
+    const std::string header = "NAME  STATE  PID  IP  RESTARTS  UPTIME  EXIT  ERROR\n";
     CHECK(format_ps(nlohmann::json::array(), now) == header);
     CHECK(format_ps(nullptr, now) == header);
     CHECK(format_ps(nlohmann::json::object(), now) == header);
@@ -106,10 +106,26 @@ TEST_CASE("ps survives odd statuses") {
         {"name": "c", "state": "running", "started_at": -5},
         {"name": "d", "state": "running", "started_at": 1.5e300, "error": "two\nlines\u001b[2J"}
     ])");
-    CHECK(format_ps(odd, now) == "NAME  STATE    PID  RESTARTS  UPTIME  EXIT  ERROR\n"
-                                 "-     -        -    -         -       -     -\n"
-                                 "a     running  -    -         0s      -     -\n"
-                                 "b     running  -    -         0s      -     -\n"
-                                 "c     running  -    -         -       -     -\n"
-                                 "d     running  -    -         -       -     two?lines?[2J\n");
+    CHECK(format_ps(odd, now) == "NAME  STATE    PID  IP  RESTARTS  UPTIME  EXIT  ERROR\n"
+                                 "-     -        -    -   -         -       -     -\n"
+                                 "a     running  -    -   -         0s      -     -\n"
+                                 "b     running  -    -   -         0s      -     -\n"
+                                 "c     running  -    -   -         -       -     -\n"
+                                 "d     running  -    -   -         -       -     two?lines?[2J\n");
+}
+
+TEST_CASE("net lists each network once, then its containers") {
+    auto nets = nlohmann::json::parse(R"([
+        {"name": "lab", "bridge": "ctr0", "subnet": "10.88.0.0/24", "gateway": "10.88.0.1",
+         "containers": [{"name": "web-1", "ip": "10.88.0.2", "error": null},
+                        {"name": "big", "ip": null, "error": "subnet 10.88.0.0/24 exhausted"}]},
+        {"name": "empty", "bridge": "ctr1", "subnet": "10.89.0.0/24", "gateway": "10.89.0.1",
+         "containers": []}
+    ])");
+    CHECK(format_net(nets) ==
+          "NETWORK  BRIDGE  SUBNET        GATEWAY    CONTAINER  IP         ERROR\n"
+          "lab      ctr0    10.88.0.0/24  10.88.0.1  web-1      10.88.0.2  -\n"
+          "                                          big        -          subnet 10.88.0.0/24 "
+          "exhausted\n"
+          "empty    ctr1    10.89.0.0/24  10.89.0.1  -          -          -\n");
 }

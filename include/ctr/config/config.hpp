@@ -1,5 +1,5 @@
 // The supervisor's configuration, typed. Loaded from an INI file by load(); every error names
-// `file:line: what is wrong`. Later issues add [network NAME] sections and network/limit keys.
+// `file:line: what is wrong`. Later issues add limit keys.
 #pragma once
 
 #include <chrono>
@@ -23,6 +23,19 @@ struct supervisor {
     std::chrono::milliseconds stop_timeout{10'000};
 };
 
+// A [network NAME] section: a bridge carrying the gateway address of one IPv4 subnet. Addresses
+// stay text as written (they are checked, and canonical: no leading zeros); net/cidr.hpp parses
+// them with the same rules (ctr/core/inet.hpp), so config depends on core alone.
+struct network {
+    std::string name;
+    int line = 0;        // line of the [network ...] header
+    std::string bridge;  // interface name, at most 15 characters
+    std::string subnet;  // "10.88.0.0/24": prefix 8..30, no host bits set
+    std::string gateway; // "10.88.0.1": inside the subnet; default its first host
+    unsigned mtu = 1500; // 576..9000
+    bool nat = false;    // masquerade the subnet towards the host's other interfaces
+};
+
 // One running instance. A section with `replicas = N` yields N of these named NAME-1 ... NAME-N.
 struct container {
     std::string name;
@@ -35,12 +48,15 @@ struct container {
     bool tty = false;
     restart_policy restart = restart_policy::no;
     std::chrono::milliseconds stop_timeout{10'000}; // [supervisor] stop_timeout unless overridden
+    std::string network; // the [network NAME] it joins; "" for loopback only
+    std::string ip;      // "" without a network, else "auto" or its static "A.B.C.D"
 };
 
 struct config {
     std::filesystem::path file;
     supervisor sup;
     std::vector<container> containers;
+    std::vector<network> networks; // in file order
 };
 
 // All the problems found in one file, each `file:line: message`; what() joins them with '\n'.

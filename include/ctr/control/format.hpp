@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,10 @@ std::string format_exit(const nlohmann::json& status);
 // The `ctrctl ps` table for a "containers" array: NAME STATE PID RESTARTS UPTIME EXIT ERROR,
 // newline-terminated. UPTIME is measured from "started_at" to `now`, only while running.
 std::string format_ps(const nlohmann::json& containers, std::chrono::system_clock::time_point now);
+// `ctrctl net`: one line per container, the network's columns on its first line.
+std::string format_net(const nlohmann::json& networks);
+// Left-aligned columns two spaces apart, the last one unpadded.
+std::string render_table(const std::vector<std::vector<std::string>>& rows);
 
 // "KILL", "SIGKILL", "kill", "9", "RTMIN+3" -> the signal number. Throws ctr::error otherwise.
 int parse_signal(std::string_view text);

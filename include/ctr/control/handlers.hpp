@@ -12,6 +12,7 @@ namespace ctr::control {
 // Answers one request; failures come back as {"ok": false, "error": ...}, never as exceptions.
 asio::awaitable<nlohmann::json> handle(supervise::supervisor& sup, const nlohmann::json& request);
 
-nlohmann::json to_json(const supervise::status& st, const config::container& cfg);
+nlohmann::json to_json(const supervise::status& st, const config::container& cfg,
+                       const std::optional<std::string>& ip);
 
 } // namespace ctr::control

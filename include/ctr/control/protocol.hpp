@@ -17,9 +17,13 @@
 //             {"op": "stop", "name": N, "timeout_ms": T?}
 //             {"op": "kill", "name": N, "signal": S}                 S a number
 //             {"op": "wait", "names": [N...], "state": "running", "timeout_ms": T}
-// Responses:  {"ok": true, ...}   ps adds "containers": [status...]
+//             {"op": "net"}
+// Responses:  {"ok": true, ...}   ps adds "containers": [status...], net adds "networks":
+//             [{"name", "bridge", "subnet", "gateway", "mtu", "nat",
+//               "containers": [{"name", "ip", "interface", "attached", "error"}]}]
 //             {"ok": false, "error": "no container named 'x'"}
-// status:     {"name", "state", "pid" (null when none), "restarts", "started_at" (unix ms or null),
+// status:     {"name", "state", "pid" (null when none), "ip" (null when none), "restarts",
+//              "started_at" (unix ms or null),
 //              "exit_code" (null), "signal" (null or "SIGKILL"), "error" (null or text),
 //              "restart_policy"}
 #pragma once

@@ -18,6 +18,14 @@ struct overlay_paths {
     std::filesystem::path merged() const { return dir / "merged"; }
 };
 
+// A supervisor-owned file bound over one in the container (/etc/hosts). C strings point into
+// the plan's storage.
+struct bind_spec {
+    const char* source; // host path
+    const char* parent; // inside the root, e.g. "etc"
+    const char* leaf;   // e.g. "hosts"
+};
+
 // Move-only: argv, envp and candidates point into the storage vectors.
 struct plan {
     plan() = default;
@@ -35,6 +43,8 @@ struct plan {
     std::vector<std::string> argv_storage, env_storage, candidate_storage;
     std::vector<char*> argv, envp;       // null-terminated views of the storage
     std::vector<const char*> candidates; // argv[0] resolved against PATH, in search order
+    std::vector<std::string> bind_storage;
+    std::vector<bind_spec> binds;
 };
 
 // The environment a container gets: PATH, HOSTNAME, HOME, container=ctr-supervisor, then the
@@ -42,6 +52,8 @@ struct plan {
 std::vector<std::string> container_env(const config::container& c);
 
 // Builds the plan; throws ctr::error when a path cannot be expressed as an overlay option.
-plan make_plan(const config::container& c, const overlay_paths& paths);
+// `hosts_file`, when not empty, is bound over the container's /etc/hosts.
+plan make_plan(const config::container& c, const overlay_paths& paths,
+               const std::filesystem::path& hosts_file = {});
 
 } // namespace ctr::spawn

@@ -11,6 +11,7 @@
 #include "ctr/config/config.hpp"
 #include "ctr/spawn/plan.hpp"
 #include "ctr/supervise/child_process.hpp"
+#include "ctr/supervise/networks.hpp"
 #include "ctr/supervise/notifier.hpp"
 
 namespace ctr::supervise {
@@ -22,10 +23,15 @@ struct spawn_result {
 
 class spawner {
   public:
-    spawner(asio::any_io_executor ex, std::filesystem::path state_dir, int max_in_flight = 16);
+    // `nets` (may be null: no networks) gives networked containers their port before they run.
+    spawner(asio::any_io_executor ex, std::filesystem::path state_dir, networks* nets,
+            int max_in_flight = 16);
 
     // Throws ctr::error / std::system_error when no process could be made at all.
     asio::awaitable<spawn_result> start(const config::container& c);
+
+    // The container's first process has been reaped: release what its run held.
+    void finished(const std::string& name);
 
     spawn::overlay_paths paths(const std::string& name) const;
     std::filesystem::path containers_dir() const { return state_dir_ / "containers"; }
@@ -34,6 +40,7 @@ class spawner {
   private:
     asio::any_io_executor ex_;
     std::filesystem::path state_dir_;
+    networks* nets_;
     int free_;
     notifier slot_freed_;
     std::chrono::seconds setup_deadline_{10};

@@ -10,8 +10,8 @@ namespace ctr::supervise {
 
 class state_dir {
   public:
-    // Creates the dir (0700) and takes its lock; throws ctr::error naming the dir when another
-    // supervisor holds it.
+    // Creates the dir (0700), takes its lock and recover()s; throws ctr::error naming the dir
+    // when another supervisor holds it.
     explicit state_dir(std::filesystem::path dir);
     state_dir(const state_dir&) = delete;
     state_dir& operator=(const state_dir&) = delete;

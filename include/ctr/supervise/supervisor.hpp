@@ -13,6 +13,7 @@
 
 #include "ctr/config/config.hpp"
 #include "ctr/supervise/container.hpp"
+#include "ctr/supervise/networks.hpp"
 #include "ctr/supervise/notifier.hpp"
 #include "ctr/supervise/spawner.hpp"
 #include "ctr/supervise/state_dir.hpp"
@@ -37,6 +38,7 @@ class supervisor {
     // Notified on every state change of every container.
     notifier& changed() { return changed_; }
     const config::config& config() const { return cfg_; }
+    networks& nets() { return nets_; }
 
   private:
     asio::awaitable<void> read_signals();
@@ -46,6 +48,7 @@ class supervisor {
     asio::io_context& io_;
     config::config cfg_;
     state_dir state_;
+    networks nets_;
     notifier changed_;
     spawner spawner_;
     std::vector<std::unique_ptr<container>> containers_;

@@ -16,6 +16,8 @@ void make_dirs(const std::filesystem::path& dir, mode_t mode);
 // Writes through a temp file, fsync and rename, so a reader sees the old or the new content.
 void write_file_atomic(const std::filesystem::path& file, std::string_view content);
 std::optional<std::string> read_file(const std::filesystem::path& file);
+// Writes in place, for files that cannot be replaced (/proc/sys knobs, a bound /etc/hosts).
+void write_file(const std::filesystem::path& file, std::string_view content);
 // Removes a tree without following symlinks; "already gone" is success.
 void remove_tree(const std::filesystem::path& path);
 // Opens (creating) `file` and takes an exclusive flock; nothing when another process holds it.

@@ -1,0 +1,92 @@
+// The supervisor's networks: desired state (a bridge per [network], a veth port per running
+// member) reconciled against the kernel's actual state through one code path, at start-up, when a
+// container starts or exits, and whenever netlink reports that someone changed a link or an
+// address (repair). Addresses come from IPAM, persisted in the state dir.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <asio/awaitable.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "ctr/config/config.hpp"
+#include "ctr/core/unique_fd.hpp"
+#include "ctr/net/ipam.hpp"
+#include "ctr/net/model.hpp"
+#include "ctr/net/nat.hpp"
+#include "ctr/net/netlink.hpp"
+
+namespace ctr::supervise {
+
+class networks {
+  public:
+    // Reads the persisted leases, leases an address for every networked container (one that
+    // cannot get one is remembered and fails when it starts), and reconciles: bridges made or
+    // adopted, what a crashed run left removed.
+    networks(asio::any_io_executor ex, const config::config& cfg, std::filesystem::path dir);
+    ~networks();
+    networks(const networks&) = delete;
+    networks& operator=(const networks&) = delete;
+
+    bool empty() const { return nets_.empty(); }
+    // Writes the container's /etc/hosts (every member of its network by name) into `hosts` and
+    // returns true, or false when it has no network. Throws the container's lease error
+    // ("subnet 10.88.0.0/28 exhausted").
+    bool prepare(const config::container& c, const std::filesystem::path& hosts);
+    // The container's first process waits at its first sync point: give it its port. Throws;
+    // the caller's guard then kills the child.
+    void attach(const std::string& container, pid_t pid);
+    // It exited: its port left with its namespace; forget it.
+    void detach(const std::string& container);
+
+    std::optional<std::string> address_of(std::string_view container) const;
+    nlohmann::json describe() const; // for `ctrctl net`
+
+    // Repairs what someone else changed, within a debounce after netlink reports it.
+    asio::awaitable<void> watch();
+    // Makes the kernel match the desired state; `why` goes to the log.
+    void reconcile(std::string_view why);
+    // Shutdown, once every container stopped: ports and the bridges this supervisor made go,
+    // leases are removed.
+    void close();
+
+  private:
+    struct network_state {
+        config::network cfg;
+        net::cidr gateway; // gateway address with the subnet's prefix
+        std::optional<net::ipam> ipam;
+        bool bridge_made = false; // made by this supervisor (or a crashed run of it): removed at
+                                  // shutdown; an adopted bridge stays
+    };
+    struct member {
+        std::string network;
+        std::string host_if;
+        std::optional<net::ipv4> address;
+        std::string lease_error;
+        unique_fd netns; // while it runs
+    };
+
+    net::desired_state desired() const;
+    std::vector<net::link_state> relevant(std::vector<net::link_state> links) const;
+    void save(const network_state& n) const;
+    std::filesystem::path lease_file(const std::string& network) const;
+    std::filesystem::path bridge_file(const std::string& network) const;
+
+    std::filesystem::path dir_;
+    std::map<std::string, network_state, std::less<>> nets_;
+    std::map<std::string, member, std::less<>> members_;
+    net::netlink nl_;
+    std::optional<net::nat> nat_;
+    std::optional<net::netlink_events> events_;
+    asio::posix::stream_descriptor events_desc_;
+    asio::steady_timer debounce_;
+    bool closed_ = false;
+};
+
+} // namespace ctr::supervise

@@ -1,0 +1,278 @@
+#include "ctr/supervise/networks.hpp"
+
+#include <fcntl.h>
+
+#include <asio/use_awaitable.hpp>
+
+#include "ctr/core/error.hpp"
+#include "ctr/core/log.hpp"
+#include "ctr/net/cidr.hpp"
+#include "ctr/net/names.hpp"
+#include "ctr/net/plan.hpp"
+#include "ctr/sys/files.hpp"
+
+namespace ctr::supervise {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr auto debounce = 50ms;
+const char* subject = "network";
+
+bool is_errno(const std::system_error& e, int err) {
+    return e.code() == std::error_code(err, std::generic_category()) ||
+           e.code() == std::error_code(err, std::system_category());
+}
+} // namespace
+
+networks::networks(asio::any_io_executor ex, const config::config& cfg, fs::path dir)
+    : dir_(std::move(dir)), events_desc_(ex), debounce_(ex) {
+    for (auto& n : cfg.networks) {
+        auto subnet = net::parse_subnet(n.subnet);
+        auto gw = net::parse_ipv4(n.gateway);
+        nets_.emplace(n.name, network_state{n, {gw, subnet.prefix}, std::nullopt, false});
+    }
+    if (nets_.empty()) return;
+    sys::make_dirs(dir_, 0700);
+
+    // Who is on which network, with which static address.
+    std::map<std::string, net::address_pool, std::less<>> pools;
+    for (auto& [name, n] : nets_)
+        pools[name] = net::address_pool{
+            name, net::parse_subnet(n.cfg.subnet), net::parse_ipv4(n.cfg.gateway), {}};
+    std::map<std::string, std::vector<std::string>, std::less<>> names;
+    for (auto& c : cfg.containers) {
+        if (c.network.empty()) continue;
+        members_[c.name] = member{c.network, net::host_ifname(c.network, c.name), {}, {}, {}};
+        names[c.network].push_back(c.name);
+        if (!c.ip.empty() && c.ip != "auto")
+            pools[c.network].statics[c.name] = net::parse_ipv4(c.ip);
+    }
+
+    for (auto& [name, n] : nets_) {
+        auto saved = sys::read_file(lease_file(name));
+        std::vector<std::string> dropped;
+        n.ipam =
+            saved ? net::ipam::from_json(*saved, pools[name], &dropped) : net::ipam(pools[name]);
+        for (auto& d : n.ipam->retain(names[name]))
+            dropped.push_back("lease of " + d);
+        for (auto& d : dropped)
+            log::info(subject, "{}: dropped {}", name, d);
+        // Every member leases now, in config order, so addresses and /etc/hosts are stable
+        // from the first start; one that finds the subnet full fails alone, when it starts.
+        for (auto& m : names[name]) {
+            try {
+                members_[m].address = n.ipam->lease(m);
+            } catch (const std::exception& e) {
+                members_[m].lease_error = e.what();
+                log::error(m, "{}", e.what());
+            }
+        }
+        save(n);
+        n.bridge_made = fs::exists(bridge_file(name));
+    }
+
+    auto observed = nl_.links();
+    auto want = desired();
+    if (auto bad = net::conflicts(want, observed); !bad.empty()) fail("{}", bad.front());
+    for (auto& [name, n] : nets_) {
+        bool exists = std::any_of(observed.begin(), observed.end(),
+                                  [&](auto& l) { return l.name == n.cfg.bridge; });
+        if (exists && !n.bridge_made) {
+            log::info(subject, "{}: adopting existing bridge {}", name, n.cfg.bridge);
+        } else if (!exists) {
+            // Recorded before it exists, so a crash right after still knows it is ours.
+            sys::write_file_atomic(bridge_file(name), n.cfg.bridge);
+            n.bridge_made = true;
+        }
+    }
+    reconcile("start-up");
+    // Also with no `nat = true` network: a crashed run's rules and ip_forward are undone here.
+    nat_.emplace(dir_);
+    std::vector<net::nat_network> masqueraded;
+    for (auto& [name, n] : nets_)
+        if (n.cfg.nat) masqueraded.push_back({name, n.cfg.subnet, n.cfg.bridge});
+    nat_->apply(masqueraded);
+    if (!masqueraded.empty())
+        log::info(subject, "masquerading {} network(s) in nftables table ip {}", masqueraded.size(),
+                  nat_->table());
+    events_.emplace();
+    events_desc_.assign(::fcntl(events_->fd(), F_DUPFD_CLOEXEC, 3));
+}
+
+networks::~networks() = default;
+
+fs::path networks::lease_file(const std::string& network) const {
+    return dir_ / (network + ".leases.json");
+}
+fs::path networks::bridge_file(const std::string& network) const {
+    return dir_ / (network + ".bridge");
+}
+
+void networks::save(const network_state& n) const {
+    sys::write_file_atomic(lease_file(n.cfg.name), n.ipam->to_json());
+}
+
+net::desired_state networks::desired() const {
+    net::desired_state d;
+    d.owned_prefix = std::string(net::owned_prefix);
+    for (auto& [name, n] : nets_)
+        d.bridges.push_back({name, n.cfg.bridge, n.gateway, n.cfg.mtu});
+    for (auto& [name, m] : members_) {
+        if (!m.netns || !m.address) continue;
+        auto& n = nets_.find(m.network)->second;
+        d.ports.push_back({name,
+                           m.host_if,
+                           n.cfg.bridge,
+                           {*m.address, n.gateway.prefix},
+                           n.gateway.address,
+                           n.cfg.mtu,
+                           m.netns.get()});
+    }
+    return d;
+}
+
+// Only what is ours is visible to the plan: our bridges, and ports that are on them or carry a
+// member's name. Another supervisor's ports (same prefix, other bridge) are never touched.
+std::vector<net::link_state> networks::relevant(std::vector<net::link_state> links) const {
+    std::vector<int> bridges;
+    for (auto& l : links)
+        for (auto& [name, n] : nets_)
+            if (l.name == n.cfg.bridge) bridges.push_back(l.index);
+    std::erase_if(links, [&](const net::link_state& l) {
+        bool bridge = std::any_of(nets_.begin(), nets_.end(),
+                                  [&](auto& n) { return n.second.cfg.bridge == l.name; });
+        bool on_ours = std::find(bridges.begin(), bridges.end(), l.master) != bridges.end();
+        bool member_port = std::any_of(members_.begin(), members_.end(),
+                                       [&](auto& m) { return m.second.host_if == l.name; });
+        return !(bridge || on_ours || member_port);
+    });
+    return links;
+}
+
+void networks::reconcile(std::string_view why) {
+    if (nets_.empty() || closed_) return;
+    auto ops = net::plan(desired(), relevant(nl_.links()));
+    for (auto& o : ops) {
+        try {
+            net::apply(nl_, o);
+            log::info(subject, "{}: {}", why, net::to_string(o));
+        } catch (const std::exception& e) {
+            log::error(subject, "{}: {} failed: {}", why, net::to_string(o), e.what());
+        }
+    }
+}
+
+bool networks::prepare(const config::container& c, const fs::path& hosts) {
+    auto it = members_.find(c.name);
+    if (it == members_.end()) return false;
+    auto& m = it->second;
+    if (!m.lease_error.empty()) fail("{}", m.lease_error);
+    std::string text = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    for (auto& [name, other] : members_) {
+        if (other.network != m.network || !other.address) continue;
+        text += net::to_string(*other.address) + "\t" + name;
+        if (name == c.name && !c.hostname.empty() && c.hostname != c.name) text += " " + c.hostname;
+        text += "\n";
+    }
+    sys::write_file_atomic(hosts, text);
+    return true;
+}
+
+void networks::attach(const std::string& container, pid_t pid) {
+    auto it = members_.find(container);
+    if (it == members_.end()) return;
+    auto& m = it->second;
+    m.netns = sys::open_file(fmt::format("/proc/{}/ns/net", pid), O_RDONLY);
+    auto want = desired();
+    auto port = std::find_if(want.ports.begin(), want.ports.end(),
+                             [&](auto& p) { return p.container == container; });
+    try {
+        try {
+            nl_.create_port(*port);
+        } catch (const std::system_error& e) {
+            // The previous run's namespace may still be dying with our host end in it.
+            if (!is_errno(e, EEXIST)) throw;
+            nl_.try_delete_link(m.host_if);
+            nl_.create_port(*port);
+        }
+    } catch (...) {
+        m.netns.reset();
+        throw;
+    }
+}
+
+void networks::detach(const std::string& container) {
+    if (auto it = members_.find(container); it != members_.end()) it->second.netns.reset();
+}
+
+std::optional<std::string> networks::address_of(std::string_view container) const {
+    auto it = members_.find(container);
+    if (it == members_.end() || !it->second.address) return std::nullopt;
+    return net::to_string(*it->second.address);
+}
+
+nlohmann::json networks::describe() const {
+    auto out = nlohmann::json::array();
+    for (auto& [name, n] : nets_) {
+        auto members = nlohmann::json::array();
+        for (auto& [cname, m] : members_) {
+            if (m.network != name) continue;
+            members.push_back({{"name", cname},
+                               {"ip", m.address ? nlohmann::json(net::to_string(*m.address))
+                                                : nlohmann::json(nullptr)},
+                               {"interface", m.host_if},
+                               {"attached", static_cast<bool>(m.netns)},
+                               {"error", m.lease_error.empty() ? nlohmann::json(nullptr)
+                                                               : nlohmann::json(m.lease_error)}});
+        }
+        out.push_back({{"name", name},
+                       {"bridge", n.cfg.bridge},
+                       {"subnet", n.cfg.subnet},
+                       {"gateway", n.cfg.gateway},
+                       {"mtu", n.cfg.mtu},
+                       {"nat", n.cfg.nat},
+                       {"nat_table", n.cfg.nat && nat_ ? nlohmann::json(nat_->table())
+                                                       : nlohmann::json(nullptr)},
+                       {"containers", std::move(members)}});
+    }
+    return out;
+}
+
+asio::awaitable<void> networks::watch() {
+    if (!events_) co_return;
+    while (!closed_) {
+        co_await events_desc_.async_wait(asio::posix::stream_descriptor::wait_read,
+                                         asio::use_awaitable);
+        if (!events_->drain()) continue;
+        // One reconcile per burst: a deleted bridge takes its ports' events with it.
+        debounce_.expires_after(debounce);
+        co_await debounce_.async_wait(asio::use_awaitable);
+        events_->drain();
+        reconcile("repair");
+    }
+}
+
+void networks::close() {
+    if (closed_ || nets_.empty()) return;
+    closed_ = true;
+    std::error_code ec;
+    events_desc_.close(ec);
+    debounce_.cancel();
+    for (auto& [name, m] : members_) {
+        if (m.netns) nl_.try_delete_link(m.host_if);
+        m.netns.reset();
+    }
+    if (nat_) nat_->remove();
+    for (auto& [name, n] : nets_) {
+        if (!n.bridge_made) continue;
+        if (int err = nl_.try_delete_link(n.cfg.bridge))
+            log::error(subject, "delete bridge {}: {}", n.cfg.bridge, std::strerror(err));
+        else
+            log::info(subject, "{}: deleted bridge {}", name, n.cfg.bridge);
+    }
+    sys::remove_tree(dir_);
+}
+
+} // namespace ctr::supervise

@@ -1,0 +1,210 @@
+// Containers on a bridge the supervisor reconciles: addresses, names, repair, and nothing left.
+// Traffic only ever crosses a bridge and namespaces this test made.
+#include "harness.hpp"
+#include <set>
+#include <thread>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+using namespace ctr::test;
+
+namespace {
+int replies(const std::string& ping_output) {
+    int n = 0;
+    for (auto pos = ping_output.find("bytes from"); pos != std::string::npos;
+         pos = ping_output.find("bytes from", pos + 1))
+        ++n;
+    return n;
+}
+
+// Waits until every file exists (containers write them when they got their answer).
+bool all_exist(const std::vector<fs::path>& files, std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (std::all_of(files.begin(), files.end(), [](auto& f) { return fs::exists(f); }))
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+void check_nothing_left(const test_network& net, const std::vector<std::string>& host_ifs) {
+    CHECK(links_mentioning(net.bridge + ":").empty());
+    for (auto& i : host_ifs)
+        CHECK(links_mentioning(i + "@").empty());
+}
+} // namespace
+
+TEST_CASE("two containers ping each other by address and by name; the first ping succeeds") {
+    CTR_REQUIRE_ROOT();
+    auto net = unique_network();
+    auto script = [&](const std::string& peer_ip, const std::string& peer) {
+        return fmt::format(
+            "sh -c 'ping -c 1 -W 2 {0}1 > /first; "
+            "until ping -c 1 -W 1 {1} >/dev/null; do sleep 0.1; done; "
+            "ping -c 2 -W 2 {1} > /by-ip; ping -c 2 -W 2 {2} > /by-name; touch /done; "
+            "exec sleep 1000'",
+            net.prefix, peer_ip, peer);
+    };
+    lab l(net.ini("n") + fmt::format("[container a]\nrootfs = @ROOTFS@\nnetwork = n\nip = {0}10\n"
+                                     "command = {1}\n\n"
+                                     "[container b]\nrootfs = @ROOTFS@\nnetwork = n\nip = {0}11\n"
+                                     "command = {2}\n",
+                                     net.prefix, script(net.prefix + "11", "b"),
+                                     script(net.prefix + "10", "a")));
+    REQUIRE(l.start());
+    CAPTURE(l.log());
+    REQUIRE(all_exist({l.upper("a") / "done", l.upper("b") / "done"}, std::chrono::seconds(20)));
+    for (auto name : {"a", "b"}) {
+        CAPTURE(name);
+        // Its network was ready before its command ran: the very first packet got an answer.
+        CHECK(read_text(l.upper(name) / "first").find("1 packets received") != std::string::npos);
+        CHECK(replies(read_text(l.upper(name) / "by-ip")) == 2);
+        CHECK(replies(read_text(l.upper(name) / "by-name")) == 2);
+    }
+    CHECK(l.status("a")["ip"] == net.prefix + "10");
+    auto netls = l.ctl({"net"});
+    CHECK(netls.code == 0);
+    CHECK(netls.out.find(net.bridge) != std::string::npos);
+    CHECK(netls.out.find(net.prefix + "11") != std::string::npos);
+    auto ports = links_mentioning("master " + net.bridge);
+    CHECK(ports.size() == 2);
+    CHECK(l.stop() == 0);
+    check_nothing_left(net, {});
+    CHECK(links_mentioning("master " + net.bridge).empty());
+}
+
+TEST_CASE("a container keeps its address across its restarts and the supervisor's") {
+    CTR_REQUIRE_ROOT();
+    auto net = unique_network();
+    lab l(net.ini("n") + "[container x]\nrootfs = @ROOTFS@\nnetwork = n\nreplicas = 3\n"
+                         "command = sh -c 'trap \"exit 0\" TERM; while true; do sleep 1; done'\n");
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {}));
+    std::map<std::string, std::string> before;
+    for (auto& c : l.ps())
+        before[c["name"]] = c["ip"];
+    CHECK(before.size() == 3);
+    REQUIRE(l.ctl({"restart", "x-2"}).code == 0);
+    CHECK(l.status("x-2")["ip"] == before["x-2"]);
+
+    // Killed outright, then started again on the same state dir: the same leases, no stale port,
+    // no address twice.
+    CHECK(l.stop(SIGKILL) == 128 + SIGKILL);
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {}));
+    std::set<std::string> seen;
+    for (auto& c : l.ps()) {
+        CHECK(c["ip"] == before[c["name"]]);
+        seen.insert(c["ip"].get<std::string>());
+    }
+    CHECK(seen.size() == 3);
+    CHECK(links_mentioning("master " + net.bridge).size() == 3);
+    CHECK(l.stop() == 0);
+    check_nothing_left(net, {});
+}
+
+TEST_CASE("30 containers on one bridge all reach a neighbour by name") {
+    CTR_REQUIRE_ROOT();
+    auto net = unique_network();
+    lab l(net.ini("n") +
+          "[container w]\nrootfs = @ROOTFS@\nnetwork = n\nreplicas = 30\n"
+          "command = sh -c 'n=${HOSTNAME#w-}; next=w-$((n % 30 + 1)); "
+          "until ping -c 1 -W 1 $next >/dev/null; do sleep 0.2; done; touch /reached; "
+          "trap \"exit 0\" TERM; while true; do sleep 1; done'\n");
+    REQUIRE(l.start());
+    std::vector<fs::path> marks;
+    for (int i = 1; i <= 30; ++i)
+        marks.push_back(l.upper(fmt::format("w-{}", i)) / "reached");
+    CHECK(all_exist(marks, std::chrono::seconds(40)));
+    CHECK(links_mentioning("master " + net.bridge).size() == 30);
+    CHECK(l.stop() == 0);
+    check_nothing_left(net, {});
+}
+
+TEST_CASE("a deleted bridge, a deleted port and a port set down are repaired; pings resume") {
+    CTR_REQUIRE_ROOT();
+    auto net = unique_network();
+    lab l(net.ini("n") + fmt::format("[container a]\nrootfs = @ROOTFS@\nnetwork = n\nip = {0}10\n"
+                                     "command = sh -c 'exec ping -i 0.1 {0}11 > /ping.log'\n\n"
+                                     "[container b]\nrootfs = @ROOTFS@\nnetwork = n\nip = {0}11\n"
+                                     "command = sleep 1000\n",
+                                     net.prefix));
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {}));
+    auto log = l.upper("a") / "ping.log";
+    auto replies_after = [&](int base, std::chrono::seconds limit) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (replies(read_text(log)) >= base + 5) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    };
+    REQUIRE(replies_after(0, std::chrono::seconds(10)));
+
+    auto port_of_b = links_mentioning("master " + net.bridge);
+    REQUIRE(port_of_b.size() == 2);
+    for (const auto& breakage :
+         {std::vector<std::string>{"/sbin/ip", "link", "del", net.bridge},
+          std::vector<std::string>{"/sbin/ip", "link", "set", net.bridge, "down"}}) {
+        CAPTURE(fmt::format("{}", fmt::join(breakage, " ")));
+        REQUIRE(run(breakage).code == 0);
+        int base = replies(read_text(log));
+        CHECK(replies_after(base, std::chrono::seconds(5)));
+    }
+    // b's host end: found by its address in the supervisor's own listing.
+    auto netjson = nlohmann::json::parse(l.ctl({"net", "--json"}).out);
+    std::string b_if;
+    for (auto& c : netjson[0]["containers"])
+        if (c["name"] == "b") b_if = c["interface"];
+    REQUIRE_FALSE(b_if.empty());
+    REQUIRE(run({"/sbin/ip", "link", "del", b_if}).code == 0);
+    int base = replies(read_text(log));
+    CHECK(replies_after(base, std::chrono::seconds(5)));
+    auto text = l.log();
+    CHECK(text.find("repair: create bridge " + net.bridge) != std::string::npos);
+    CHECK(text.find("repair: set " + net.bridge + " up") != std::string::npos);
+    CHECK(text.find("repair: create port " + b_if) != std::string::npos);
+    CHECK(l.stop() == 0);
+    check_nothing_left(net, {b_if});
+}
+
+TEST_CASE("a full subnet fails only the container that finds it full") {
+    CTR_REQUIRE_ROOT();
+    auto net = unique_network();
+    auto small = net.prefix + "0/29"; // .1 gateway, .2 to .6 for containers: five
+    lab l(fmt::format("[network n]\nbridge = {}\nsubnet = {}\n\n", net.bridge, small) +
+          "[container s]\nrootfs = @ROOTFS@\nnetwork = n\nreplicas = 6\n"
+          "command = sh -c 'trap \"exit 0\" TERM; while true; do sleep 1; done'\n");
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {"s-1", "s-2", "s-3", "s-4", "s-5"}));
+    REQUIRE(l.wait_state("failed", {"s-6"}));
+    CHECK(l.status("s-6")["error"] == fmt::format("subnet {} exhausted", small));
+    CHECK(l.stop() == 0);
+    check_nothing_left(net, {});
+}
+
+TEST_CASE("nat = true adds a masquerade rule and forwarding, and removes both at shutdown") {
+    CTR_REQUIRE_ROOT();
+    // Only the rule's presence is checked: no packet is ever sent towards the uplink.
+    auto net = unique_network();
+    auto forward_before = read_text("/proc/sys/net/ipv4/ip_forward");
+    lab l(net.ini("n", "nat = true") +
+          "[container c]\nrootfs = @ROOTFS@\nnetwork = n\ncommand = sleep 1000\n");
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {}));
+    auto nets = nlohmann::json::parse(l.ctl({"net", "--json"}).out);
+    auto table = nets[0]["nat_table"].get<std::string>();
+    auto listed = run({"/usr/sbin/nft", "list", "table", "ip", table});
+    CAPTURE(listed.out);
+    CHECK(listed.code == 0);
+    CHECK(listed.out.find("ip saddr " + net.subnet + " oifname != \"" + net.bridge +
+                          "\" masquerade") != std::string::npos);
+    CHECK(read_text("/proc/sys/net/ipv4/ip_forward") == "1\n");
+    CHECK(l.stop() == 0);
+    CHECK(run({"/usr/sbin/nft", "list", "table", "ip", table}).code != 0);
+    CHECK(read_text("/proc/sys/net/ipv4/ip_forward") == forward_before);
+    check_nothing_left(net, {});
+}
