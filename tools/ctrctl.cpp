@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
         ->add_option("-s,--signal", signal, "Name (TERM, SIGTERM) or number")
         ->capture_default_str()
         ->check(valid<parse_signal>);
+    auto* net = app.add_subcommand("net", "List networks and their containers' addresses");
+    net->add_flag("--json", as_json, "Print the networks as JSON");
     auto* wait = app.add_subcommand("wait", "Wait until containers reach a state");
     wait->add_option("names", names, "Container names (default: all)");
     wait->add_option("--state", state, "State to wait for")->capture_default_str();
@@ -80,7 +82,7 @@ int main(int argc, char** argv) {
 
     const std::string op = app.get_subcommands().front()->get_name();
     json request{{"op", op}};
-    if (op != "ps" && op != "wait") request["name"] = name;
+    if (op != "ps" && op != "wait" && op != "net") request["name"] = name;
     if (op == "stop" && !time.empty()) request["timeout_ms"] = parse_seconds(time).count();
     if (op == "kill") request["signal"] = parse_signal(signal);
     if (op == "wait") {
@@ -92,12 +94,14 @@ int main(int argc, char** argv) {
     try {
         client c(socket_path(socket_opt->count() ? std::optional(socket) : std::nullopt));
         json response = c.call(request);
-        if (op != "ps") return 0;
-        json containers = response.value("containers", json::array());
+        if (op != "ps" && op != "net") return 0;
+        json list = response.value(op == "ps" ? "containers" : "networks", json::array());
         if (as_json)
-            fmt::print("{}\n", containers.dump(2, ' ', false, json::error_handler_t::replace));
+            fmt::print("{}\n", list.dump(2, ' ', false, json::error_handler_t::replace));
+        else if (op == "ps")
+            fmt::print("{}", format_ps(list, std::chrono::system_clock::now()));
         else
-            fmt::print("{}", format_ps(containers, std::chrono::system_clock::now()));
+            fmt::print("{}", format_net(list));
         return 0;
     } catch (const std::exception& e) {
         fmt::print(stderr, "ctrctl: {}\n", e.what());
