@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr std::chrono::seconds request_deadline{10};
+constexpr std::chrono::milliseconds accept_retry{100};
 
 // Someone answers on `path`: a live supervisor, whose socket must never be taken away.
 bool someone_listens(const fs::path& path) {
@@ -114,13 +115,22 @@ void server::close() {
 }
 
 asio::awaitable<void> server::accept_loop() {
+    asio::steady_timer pause(io_);
+    bool failing = false;
     while (acceptor_.is_open()) {
         auto [ec, sock] = co_await acceptor_.async_accept(ctr::as_tuple_awaitable);
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
-            log::warn("supervisor", "accept on control socket: {}", ec.message());
+            // Out of fds or memory: the connection stays queued, so an immediate retry would spin
+            // the loop. Say it once, breathe, try again.
+            if (!failing) log::warn("supervisor", "accept on control socket: {}", ec.message());
+            failing = true;
+            pause.expires_after(accept_retry);
+            co_await pause.async_wait(ctr::as_tuple_awaitable);
             continue;
         }
+        if (failing) log::info("supervisor", "control socket accepts again");
+        failing = false;
         asio::co_spawn(io_, session(std::move(sock)), log_escape("supervisor", "control session"));
     }
 }
@@ -153,9 +163,13 @@ asio::awaitable<void> server::session(stream_protocol::socket sock) {
                 co_return;
             }
             auto resp = co_await handle(sup_, std::get<nlohmann::json>(req));
-            co_await asio::async_write(
-                sock, asio::buffer(encode_frame(frame_type::response, resp.dump())),
-                asio::use_awaitable);
+            // A client that stops reading its answers loses its connection, not our memory.
+            auto bytes = encode_frame(frame_type::response, resp.dump());
+            deadline.expires_after(request_deadline);
+            auto sent =
+                co_await (asio::async_write(sock, asio::buffer(bytes), ctr::as_tuple_awaitable) ||
+                          deadline.async_wait(ctr::as_tuple_awaitable));
+            if (sent.index() == 1 || std::get<0>(std::get<0>(sent))) co_return;
         }
     } catch (const std::exception&) {
         // A reset or EPIPE while answering: the client is gone.
