@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
         ctr::sys::ignore_sigpipe();
         asio::io_context io(1);
         ctr::supervise::supervisor sup(io, std::move(cfg));
-        ctr::control::server srv(io, sup, sup.config().sup.socket);
+        ctr::control::server srv(io, sup, sup.config().sup.socket, sup.config().sup.socket_group);
         int code = 0;
         asio::co_spawn(io, srv.accept_loop(), ctr::log_escape("supervisor", "control socket"));
         asio::co_spawn(io, sup.run(), [&](std::exception_ptr e) {

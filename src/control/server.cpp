@@ -1,5 +1,6 @@
 #include "ctr/control/server.hpp"
 
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -85,20 +86,55 @@ void say_goodbye(stream_protocol::socket& sock, const std::string& why) {
 }
 } // namespace
 
-server::server(asio::io_context& io, supervise::supervisor& sup, fs::path socket)
+server::server(asio::io_context& io, supervise::supervisor& sup, fs::path socket,
+               const std::string& group)
     : io_(io), sup_(sup), path_(std::move(socket)), acceptor_(io) {
     if (path_.string().size() >= sizeof(sockaddr_un{}.sun_path))
         fail("socket path {} is too long", path_.string());
+    if (!group.empty()) {
+        const struct group* g = ::getgrnam(group.c_str());
+        if (!g) fail("socket_group: no group named '{}'", group);
+        group_ = g->gr_gid;
+    }
+    bool made_dir = !fs::exists(path_.parent_path());
     sys::make_dirs(path_.parent_path(), 0700);
+    // Only a folder made here is opened to the group: an existing one keeps its owner and mode.
+    if (group_ && made_dir) {
+        if (::chown(path_.parent_path().c_str(), 0, *group_) != 0 ||
+            ::chmod(path_.parent_path().c_str(), 0710) != 0)
+            throw_errno("chown/chmod(\"{}\")", path_.parent_path().string());
+    }
     remove_stale(path_);
     acceptor_.open(stream_protocol());
     // umask can't be trusted: the socket is root's alone from the moment it exists.
     if (::fchmod(acceptor_.native_handle(), 0600) != 0) throw_errno("fchmod(socket)");
     acceptor_.bind(stream_protocol::endpoint(path_.string()));
     bound_ = true;
-    if (::chmod(path_.c_str(), 0600) != 0) throw_errno("chmod(\"{}\")", path_.string());
+    if (group_ && ::chown(path_.c_str(), 0, *group_) != 0)
+        throw_errno("chown(\"{}\")", path_.string());
+    if (::chmod(path_.c_str(), group_ ? 0660 : 0600) != 0)
+        throw_errno("chmod(\"{}\")", path_.string());
     acceptor_.listen();
-    log::info("supervisor", "listening on {}", path_.string());
+    log::info("supervisor", "listening on {}{}", path_.string(),
+              group_ ? fmt::format(" (root and group {})", group) : "");
+}
+
+std::optional<std::string> server::refuse(stream_protocol::socket& sock) const {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return fmt::format("getsockopt(SO_PEERCRED): {}", std::strerror(errno));
+    if (cred.uid == 0) return std::nullopt;
+    if (group_) {
+        if (cred.gid == *group_) return std::nullopt;
+        gid_t groups[256];
+        len = sizeof groups;
+        if (::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+            for (std::size_t i = 0; i < len / sizeof(gid_t); ++i)
+                if (groups[i] == *group_) return std::nullopt;
+    }
+    return fmt::format("permission denied: uid {} (pid {}) is not root{}", cred.uid, cred.pid,
+                       group_ ? " nor in the socket group" : "");
 }
 
 server::~server() {
@@ -157,6 +193,12 @@ asio::awaitable<void> server::session(stream_protocol::socket sock) {
             auto& r = std::get<0>(got);
             if (!r.got && r.error.empty()) co_return; // hung up between requests
             auto req = r.got ? parse_request(*r.got) : r.error;
+            // Checked once a request came, so the refusal reaches the client as its answer.
+            if (auto why = refuse(sock)) {
+                log::warn("supervisor", "control client refused: {}", *why);
+                say_goodbye(sock, *why);
+                co_return;
+            }
             if (auto* why = std::get_if<std::string>(&req)) {
                 log::warn("supervisor", "control client dropped: {}", *why);
                 say_goodbye(sock, *why);
