@@ -66,6 +66,7 @@ constexpr key_rule rules[] = {
     {"supervisor", "socket",       occurs::optional,   set<&sup::socket, parse_path>},
     {"supervisor", "state_dir",    occurs::optional,   set<&sup::state_dir, parse_path>},
     {"supervisor", "stop_timeout", occurs::optional,   set<&sup::stop_timeout, parse_duration>},
+    {"supervisor", "socket_group", occurs::optional,   set<&sup::socket_group, parse_group>},
 
     {"container",  "rootfs",       occurs::required,   set<&draft::rootfs, parse_rootfs>},
     {"container",  "command",      occurs::required,   set<&draft::command, parse_command>},

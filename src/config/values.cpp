@@ -1,5 +1,7 @@
 #include "values.hpp"
 
+#include <grp.h>
+
 #include <cerrno>
 #include <charconv>
 #include <stdexcept>
@@ -67,6 +69,13 @@ std::string parse_workdir(std::string_view v) {
 std::string parse_hostname(std::string_view v) {
     if (auto why = invalid_hostname_reason(v)) throw std::invalid_argument(*why);
     return std::string(v);
+}
+
+std::string parse_group(std::string_view v) {
+    std::string name(v);
+    if (name.empty() || !::getgrnam(name.c_str()))
+        throw std::invalid_argument("no group named '" + name + "'");
+    return name;
 }
 
 std::string parse_network_name(std::string_view v) {

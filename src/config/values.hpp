@@ -23,6 +23,7 @@ std::vector<std::string> parse_command(std::string_view v);
 std::string parse_env_entry(std::string_view v);
 std::string parse_workdir(std::string_view v);
 std::string parse_hostname(std::string_view v);
+std::string parse_group(std::string_view v); // an existing group's name
 // Names of a [network NAME] section follow container names' rules (invalid_name_reason).
 std::string parse_network_name(std::string_view v);
 // Link names as the kernel takes them: at most 15 characters, no '/', ':' or spaces.

@@ -21,6 +21,7 @@ struct supervisor {
     std::filesystem::path socket = default_socket;
     std::filesystem::path state_dir = default_state_dir;
     std::chrono::milliseconds stop_timeout{10'000};
+    std::string socket_group; // a group whose members may use the socket besides root
 };
 
 // A [network NAME] section: a bridge carrying the gateway address of one IPv4 subnet. Addresses
