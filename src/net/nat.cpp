@@ -60,22 +60,21 @@ void nat::apply(const std::vector<nat_network>& networks) {
                             "    oifname \"{0}\" ct state established,related accept\n",
                             n.bridge);
     cmds += "  }\n}\n";
+    // Recorded first: a crash from here on leaves enough for the next start to undo it all.
+    if (!fs::exists(forward_file_))
+        sys::write_file_atomic(forward_file_, sys::read_file(ip_forward).value_or("0\n"));
     run(cmds);
-
-    if (!fs::exists(forward_file_)) {
-        auto before = sys::read_file(ip_forward).value_or("0\n");
-        sys::write_file_atomic(forward_file_, before);
-    }
     sys::write_file(ip_forward, "1\n");
 }
 
 void nat::remove() {
+    // Nothing recorded, nothing of ours in nftables: leave it untouched.
+    auto before = sys::read_file(forward_file_);
+    if (!before) return;
     // "table" first makes the delete succeed whether or not it existed.
     run(fmt::format("table ip {0}\ndelete table ip {0}\n", table_));
-    if (auto before = sys::read_file(forward_file_)) {
-        sys::write_file(ip_forward, *before);
-        fs::remove(forward_file_);
-    }
+    sys::write_file(ip_forward, *before);
+    fs::remove(forward_file_);
 }
 
 } // namespace ctr::net

@@ -1,6 +1,7 @@
 #include "ctr/supervise/networks.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 
 #include <asio/use_awaitable.hpp>
 
@@ -88,15 +89,19 @@ networks::networks(asio::any_io_executor ex, const config::config& cfg, fs::path
         }
     }
     reconcile("start-up");
-    // Also with no `nat = true` network: a crashed run's rules and ip_forward are undone here.
+    // Without a `nat = true` network nftables is left alone, unless a crashed run of ours left
+    // rules there: remove() undoes exactly what apply() recorded.
     nat_.emplace(dir_);
     std::vector<net::nat_network> masqueraded;
     for (auto& [name, n] : nets_)
         if (n.cfg.nat) masqueraded.push_back({name, n.cfg.subnet, n.cfg.bridge});
-    nat_->apply(masqueraded);
-    if (!masqueraded.empty())
+    if (masqueraded.empty()) {
+        nat_->remove();
+    } else {
+        nat_->apply(masqueraded);
         log::info(subject, "masquerading {} network(s) in nftables table ip {}", masqueraded.size(),
                   nat_->table());
+    }
     events_.emplace();
     events_desc_.assign(::fcntl(events_->fd(), F_DUPFD_CLOEXEC, 3));
 }
@@ -254,6 +259,31 @@ asio::awaitable<void> networks::watch() {
     }
 }
 
+// A dying namespace takes its veth with it, but the kernel tears namespaces down asynchronously:
+// wait on link events (bounded) until our host ends are gone, then delete what still stands. Only
+// at shutdown, when nothing else is left to do on the loop.
+void networks::await_ports_gone(std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    std::vector<std::string> left;
+    for (;;) {
+        left.clear();
+        for (auto& l : nl_.links())
+            if (std::any_of(members_.begin(), members_.end(),
+                            [&](auto& m) { return m.second.host_if == l.name; }))
+                left.push_back(l.name);
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.empty() || wait.count() <= 0 || !events_) break;
+        pollfd p{events_->fd(), POLLIN, 0};
+        ::poll(&p, 1, static_cast<int>(wait.count()));
+        events_->drain();
+    }
+    for (auto& l : left) {
+        log::info(subject, "deleting port {} its namespace left behind", l);
+        nl_.try_delete_link(l);
+    }
+}
+
 void networks::close() {
     if (closed_ || nets_.empty()) return;
     closed_ = true;
@@ -264,6 +294,7 @@ void networks::close() {
         if (m.netns) nl_.try_delete_link(m.host_if);
         m.netns.reset();
     }
+    await_ports_gone(2s);
     if (nat_) nat_->remove();
     for (auto& [name, n] : nets_) {
         if (!n.bridge_made) continue;

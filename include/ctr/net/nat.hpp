@@ -31,7 +31,8 @@ class nat {
     // Replaces the table with one masquerading each network's subnet towards every interface
     // but its bridge, and accepting its forwarded traffic. An empty list removes the table.
     void apply(const std::vector<nat_network>& networks);
-    // Removes the table (a crashed run's too) and restores ip_forward. Idempotent.
+    // Removes the table (a crashed run's too) and restores ip_forward, when apply() recorded
+    // that it made them; otherwise touches nothing. Idempotent.
     void remove();
 
   private:

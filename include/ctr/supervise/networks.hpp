@@ -75,6 +75,7 @@ class networks {
     net::desired_state desired() const;
     std::vector<net::link_state> relevant(std::vector<net::link_state> links) const;
     void save(const network_state& n) const;
+    void await_ports_gone(std::chrono::milliseconds limit);
     std::filesystem::path lease_file(const std::string& network) const;
     std::filesystem::path bridge_file(const std::string& network) const;
 
