@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
         ->check(valid<parse_signal>);
     auto* net = app.add_subcommand("net", "List networks and their containers' addresses");
     net->add_flag("--json", as_json, "Print the networks as JSON");
+    auto* stats =
+        app.add_subcommand("stats", "Show memory, pids and CPU time of running containers");
+    stats->add_option("name", name, "Container name (default: all running)");
+    stats->add_flag("--json", as_json, "Print the stats array as JSON");
     auto* wait = app.add_subcommand("wait", "Wait until containers reach a state");
     wait->add_option("names", names, "Container names (default: all)");
     wait->add_option("--state", state, "State to wait for")->capture_default_str();
@@ -82,7 +86,8 @@ int main(int argc, char** argv) {
 
     const std::string op = app.get_subcommands().front()->get_name();
     json request{{"op", op}};
-    if (op != "ps" && op != "wait" && op != "net") request["name"] = name;
+    if (op != "ps" && op != "wait" && op != "net" && (op != "stats" || !name.empty()))
+        request["name"] = name;
     if (op == "stop" && !time.empty()) request["timeout_ms"] = parse_seconds(time).count();
     if (op == "kill") request["signal"] = parse_signal(signal);
     if (op == "wait") {
@@ -94,12 +99,14 @@ int main(int argc, char** argv) {
     try {
         client c(socket_path(socket_opt->count() ? std::optional(socket) : std::nullopt));
         json response = c.call(request);
-        if (op != "ps" && op != "net") return 0;
-        json list = response.value(op == "ps" ? "containers" : "networks", json::array());
+        if (op != "ps" && op != "net" && op != "stats") return 0;
+        json list = response.value(op == "net" ? "networks" : "containers", json::array());
         if (as_json)
             fmt::print("{}\n", list.dump(2, ' ', false, json::error_handler_t::replace));
         else if (op == "ps")
             fmt::print("{}", format_ps(list, std::chrono::system_clock::now()));
+        else if (op == "stats")
+            fmt::print("{}", format_stats(list));
         else
             fmt::print("{}", format_net(list));
         return 0;

@@ -53,6 +53,8 @@ container make_container(std::string name, const container_spec& spec, const sup
         c.network = *d.network;
         c.ip = d.ip.value_or("auto");
     }
+    c.limits = d.limits;
+    c.isolation = d.isolation;
     return c;
 }
 

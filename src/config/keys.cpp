@@ -1,5 +1,6 @@
 #include "keys.hpp"
 
+#include "isolation.hpp"
 #include "text.hpp"
 #include <algorithm>
 #include <stdexcept>
@@ -57,6 +58,18 @@ void merge_env(const section_target& t, std::string_view v, const value_context&
         env.push_back(std::move(entry));
 }
 
+// A key filling one member of a struct the section holds: `memory` is draft.limits.memory.
+template <auto Field, auto Member, auto Parse>
+void set_in(const section_target& t, std::string_view v, const value_context& ctx) {
+    field<Field>(t).*Member = parse_value<Parse>(v, ctx);
+}
+
+// A repeatable key adding to a list in such a struct: each `mounts` line is one more bind.
+template <auto Field, auto Member, auto Parse>
+void append_in(const section_target& t, std::string_view v, const value_context& ctx) {
+    (field<Field>(t).*Member).push_back(parse_value<Parse>(v, ctx));
+}
+
 using draft = container_draft;
 using sup = supervisor;
 using net = network;
@@ -79,6 +92,15 @@ constexpr key_rule rules[] = {
     {"container",  "stop_timeout", occurs::optional,   set<&draft::stop_timeout, parse_duration>},
     {"container",  "network",      occurs::optional,   set<&draft::network, parse_network_name>},
     {"container",  "ip",           occurs::optional,   set<&draft::ip, parse_ip>},
+    {"container",  "memory",       occurs::optional,   set_in<&draft::limits, &resource_limits::memory, parse_memory>},
+    {"container",  "pids",         occurs::optional,   set_in<&draft::limits, &resource_limits::pids, parse_pids>},
+    {"container",  "cpu",          occurs::optional,   set_in<&draft::limits, &resource_limits::cpu, parse_cpu>},
+    {"container",  "cap_add",      occurs::optional,   set_in<&draft::isolation, &isolation_settings::cap_add, parse_capability_list>},
+    {"container",  "cap_drop",     occurs::optional,   set_in<&draft::isolation, &isolation_settings::cap_drop, parse_capability_list>},
+    {"container",  "seccomp",      occurs::optional,   set_in<&draft::isolation, &isolation_settings::seccomp, parse_seccomp>},
+    {"container",  "readonly_rootfs", occurs::optional, set_in<&draft::isolation, &isolation_settings::readonly_rootfs, parse_bool>},
+    {"container",  "nofile",       occurs::optional,   set_in<&draft::isolation, &isolation_settings::nofile, parse_nofile>},
+    {"container",  "mounts",       occurs::repeatable, append_in<&draft::isolation, &isolation_settings::mounts, parse_mount>},
 
     {"network",    "bridge",       occurs::required,   set<&net::bridge, parse_ifname>},
     {"network",    "subnet",       occurs::required,   set<&net::subnet, parse_subnet>},

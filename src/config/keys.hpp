@@ -29,6 +29,8 @@ struct container_draft {
     std::optional<std::chrono::milliseconds> stop_timeout;
     std::optional<std::string> network;
     std::optional<std::string> ip; // "auto" or an address, checked against its network later
+    resource_limits limits;
+    isolation_settings isolation;
 };
 
 // A [network NAME] section fills config::network directly: its one default that depends on

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <limits>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <system_error>
@@ -112,6 +113,54 @@ unsigned parse_mtu(std::string_view v) {
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc{} || end != v.data() + v.size() || n < 576 || n > 9000)
         throw std::invalid_argument("expected a whole number from 576 to 9000");
+    return n;
+}
+
+std::uint64_t parse_memory(std::string_view v) {
+    constexpr std::uint64_t min = 4ull << 20;
+    constexpr std::uint64_t max = std::numeric_limits<std::int64_t>::max(); // v1 takes a signed
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    std::string_view suffix = v.substr(static_cast<std::size_t>(end - v.data()));
+    if (ec == std::errc::result_out_of_range) throw std::invalid_argument("too large");
+    int shift = -1;
+    if (suffix.empty())
+        shift = 0;
+    else if (suffix.size() == 1)
+        for (auto [c, s] : {std::pair{'k', 10}, {'m', 20}, {'g', 30}, {'t', 40}})
+            if (suffix[0] == c || suffix[0] == c - 32) shift = s;
+    if (ec != std::errc{} || shift < 0)
+        throw std::invalid_argument(
+            "expected bytes with an optional K, M, G or T suffix, like 64M");
+    if (n > (max >> shift)) throw std::invalid_argument("too large");
+    n <<= shift;
+    if (n < min) throw std::invalid_argument("at least 4M (4194304 bytes)");
+    return n;
+}
+
+std::optional<std::uint64_t> parse_pids(std::string_view v) {
+    // The kernel's PID_MAX_LIMIT: pids.max refuses more.
+    constexpr std::uint64_t max = 4'194'304;
+    if (v == "max") return std::nullopt;
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > max)
+        throw std::invalid_argument("expected a whole number from 1 to 4194304, or max");
+    return n;
+}
+
+double parse_cpu(std::string_view v) {
+    // Digits with at most one '.', nothing else: no sign, exponent, inf or nan.
+    bool digits = !v.empty() && v.front() != '.' && v.back() != '.' &&
+                  v.find_first_not_of("0123456789.") == std::string_view::npos &&
+                  v.find('.') == v.rfind('.');
+    double n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (!digits || ec != std::errc{} || end != v.data() + v.size())
+        throw std::invalid_argument("expected a number of CPUs like 0.5 or 2");
+    // The CFS quota is at least 1 ms of the 100 ms period the supervisor uses.
+    if (n < 0.01) throw std::invalid_argument("at least 0.01 (1 ms of every 100 ms)");
+    if (n > 1024) throw std::invalid_argument("at most 1024");
     return n;
 }
 

@@ -97,8 +97,24 @@ std::string format_uptime(milliseconds d) {
 
 std::string format_exit(const nlohmann::json& status) {
     auto sig = status.find("signal");
-    if (sig != status.end() && !sig->is_null()) return cell(status, "signal");
-    return cell(status, "exit_code");
+    std::string out =
+        sig != status.end() && !sig->is_null() ? cell(status, "signal") : cell(status, "exit_code");
+    auto reason = status.find("reason");
+    if (reason != status.end() && reason->is_string() && !reason->get<std::string>().empty())
+        out += fmt::format(" ({})", cell(status, "reason"));
+    return out;
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+    if (bytes < 1024) return fmt::format("{}B", bytes);
+    constexpr const char* units = "KMGTPE";
+    double v = static_cast<double>(bytes);
+    int unit = -1;
+    while (v >= 1024 && unit < 5) {
+        v /= 1024;
+        ++unit;
+    }
+    return fmt::format("{:.1f}{}", v, units[unit]);
 }
 
 std::string render_table(const std::vector<std::vector<std::string>>& rows) {
@@ -151,6 +167,28 @@ std::string format_net(const nlohmann::json& networks) {
             head = {"", "", "", ""}; // the network's columns only on its first line
         }
     }
+    return render_table(rows);
+}
+
+std::string format_stats(const nlohmann::json& containers) {
+    auto bytes = [](const nlohmann::json& c, const char* key) -> std::string {
+        auto v = c.find(key);
+        if (v == c.end() || !v->is_number_integer() ||
+            (!v->is_number_unsigned() && v->get<std::int64_t>() < 0))
+            return "-";
+        return format_bytes(v->get<std::uint64_t>());
+    };
+    auto seconds = [](const nlohmann::json& c) -> std::string {
+        auto v = c.find("cpu_seconds");
+        if (v == c.end() || !v->is_number() || !std::isfinite(v->get<double>())) return "-";
+        return fmt::format("{:.2f}", v->get<double>());
+    };
+    std::vector<std::vector<std::string>> rows{{"NAME", "MEM", "MEM-PEAK", "PIDS", "CPU(s)"}};
+    if (containers.is_array())
+        for (const auto& c : containers)
+            if (c.is_object())
+                rows.push_back({cell(c, "name"), bytes(c, "memory"), bytes(c, "memory_peak"),
+                                cell(c, "pids"), seconds(c)});
     return render_table(rows);
 }
 

@@ -28,6 +28,7 @@ nlohmann::json to_json(const supervise::status& st, const config::container& cfg
            {"started_at", nullptr},
            {"exit_code", nullptr},
            {"signal", nullptr},
+           {"reason", st.reason.empty() ? json(nullptr) : json(st.reason)},
            {"error", st.error.empty() ? json(nullptr) : json(st.error)}};
     if (st.started_at)
         j["started_at"] =
@@ -127,6 +128,36 @@ asio::awaitable<json> op_ps(supervise::supervisor& sup) {
     co_return ok({{"containers", std::move(list)}});
 }
 
+template <typename T> json or_null(const std::optional<T>& v) {
+    return v ? json(*v) : json(nullptr);
+}
+
+json stats_of(const supervise::container& c) {
+    auto s = c.usage();
+    return {{"name", c.config().name},
+            {"memory", or_null(s.memory)},
+            {"memory_peak", or_null(s.memory_peak)},
+            {"pids", or_null(s.pids)},
+            {"cpu_seconds", or_null(s.cpu_seconds)}};
+}
+
+// One named container, which must be running; else every container that runs now.
+asio::awaitable<json> op_stats(supervise::supervisor& sup, const json& req) {
+    json list = json::array();
+    if (req.contains("name") && !req["name"].is_null()) {
+        list.push_back(stats_of(named(sup, req)));
+    } else {
+        for (auto& c : sup.containers()) {
+            try {
+                list.push_back(stats_of(*c));
+            } catch (const ctr::error&) {
+                // Not running: nothing to count.
+            }
+        }
+    }
+    co_return ok({{"containers", std::move(list)}});
+}
+
 asio::awaitable<json> op_net(supervise::supervisor& sup) {
     co_return ok({{"networks", sup.nets().describe()}});
 }
@@ -179,6 +210,7 @@ asio::awaitable<json> handle(supervise::supervisor& sup, const json& req) {
         auto op = req["op"].get<std::string>();
         if (op == "ps") co_return co_await op_ps(sup);
         if (op == "net") co_return co_await op_net(sup);
+        if (op == "stats") co_return co_await op_stats(sup, req);
         if (sup.shutting_down() && op != "wait") fail("the supervisor is shutting down");
         if (op == "start") co_return co_await op_start(sup, req, false);
         if (op == "stop") co_return co_await op_stop(sup, req);

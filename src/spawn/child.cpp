@@ -3,6 +3,7 @@
 #include "ctr/spawn/child.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "ctr/spawn/mount_table.hpp"
+#include "ctr/spawn/security.hpp"
 
 namespace ctr::spawn {
 namespace {
@@ -33,11 +36,25 @@ namespace {
 
 // Resolves `path` below `dirfd` as if dirfd were "/", refusing every symlink: a container that
 // planted `/proc -> /` in its overlay gets an error, never a mount on the host's path.
-int open_inside(int dirfd, const char* path, bool directory = true) noexcept {
+int resolve_inside(int dirfd, const char* path, int flags) noexcept {
     open_how how{};
-    how.flags = O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0);
+    how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+}
+
+int open_inside(int dirfd, const char* path, bool directory = true) noexcept {
+    return resolve_inside(dirfd, path, O_PATH | (directory ? O_DIRECTORY : 0));
+}
+
+int set_mount_attr(int tree, unsigned attr, unsigned flags) noexcept {
+    mount_attr a{};
+    a.attr_set = attr;
+    return ::mount_setattr(tree, "", AT_EMPTY_PATH | flags, &a, sizeof a);
+}
+
+int attach(int tree, int target) noexcept {
+    return ::move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 }
 
 void loopback_up(int report) noexcept {
@@ -111,6 +128,115 @@ void bind_file(int rootfd, const bind_spec& b, int index, int report) noexcept {
     ::close(dir);
 }
 
+// A `mounts` entry. The host path is resolved in the host's view (still ours before pivot_root);
+// the target, inside the root, one component at a time so that no symlink is ever followed.
+void bind_user_mount(int rootfd, const plan& p, int index, int report) noexcept {
+    const user_mount& m = p.mounts[static_cast<std::size_t>(index)];
+    int source =
+        ::open_tree(AT_FDCWD, m.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (source < 0) die(report, step::bind_open_source, errno, index);
+    if (m.readonly && set_mount_attr(source, MOUNT_ATTR_RDONLY, AT_RECURSIVE) != 0)
+        die(report, step::bind_set_readonly, errno, index);
+
+    int dir = rootfd;
+    for (std::size_t i = 0; i < m.parts; ++i) {
+        const char* part = p.mount_parts[m.first_part + i];
+        bool last = i + 1 == m.parts;
+        bool want_dir = !last || m.source_is_dir;
+        if (want_dir) {
+            if (::mkdirat(dir, part, 0755) != 0 && errno != EEXIST)
+                die(report, step::bind_make_target, errno, index);
+        } else {
+            int made = ::openat(dir, part, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (made < 0) die(report, step::bind_make_target, errno, index);
+            ::close(made);
+        }
+        int next = open_inside(dir, part, want_dir);
+        if (next < 0) die(report, step::bind_open_target, errno, index);
+        if (dir != rootfd) ::close(dir);
+        dir = next;
+    }
+    if (attach(source, dir) != 0) die(report, step::bind_move, errno, index);
+    ::close(dir);
+    ::close(source);
+}
+
+// Docker's net.ipv4.ping_group_range. The file belongs to the opener's network namespace: ours.
+void set_ping_range(int rootfd, int report) noexcept {
+    int fd = resolve_inside(rootfd, ping_group_range_path, O_WRONLY);
+    if (fd < 0) die(report, step::set_ping_range, errno);
+    constexpr auto len = sizeof ping_group_range - 1;
+    if (::write(fd, ping_group_range, len) != static_cast<ssize_t>(len))
+        die(report, step::set_ping_range, errno);
+    ::close(fd);
+}
+
+void mask_paths(int rootfd, int report) noexcept {
+    int null = open_inside(rootfd, "dev/null", false);
+    if (null < 0) die(report, step::mask_with_null, errno, -1);
+    for (int i = 0; i < masked_paths_size; ++i) {
+        int target = resolve_inside(rootfd, masked_paths[i], O_PATH);
+        if (target < 0 && errno == ENOENT) continue;
+        struct stat st {};
+        if (target < 0 || ::fstat(target, &st) != 0) die(report, step::open_masked, errno, i);
+        if (S_ISDIR(st.st_mode)) {
+            int fs = ::fsopen("tmpfs", FSOPEN_CLOEXEC);
+            if (fs < 0 || ::fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+                die(report, step::mask_with_tmpfs, errno, i);
+            int mnt = ::fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | nosuid_nodev_noexec);
+            if (mnt < 0 || attach(mnt, target) != 0) die(report, step::mask_with_tmpfs, errno, i);
+            ::close(mnt);
+            ::close(fs);
+        } else {
+            int tree = ::open_tree(null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+            if (tree < 0 || attach(tree, target) != 0) die(report, step::mask_with_null, errno, i);
+            ::close(tree);
+        }
+        ::close(target);
+    }
+    ::close(null);
+}
+
+void make_paths_readonly(int rootfd, int report) noexcept {
+    for (int i = 0; i < readonly_paths_size; ++i) {
+        int target = resolve_inside(rootfd, readonly_paths[i], O_PATH);
+        if (target < 0 && errno == ENOENT) continue;
+        if (target < 0) die(report, step::open_readonly_path, errno, i);
+        int tree = ::open_tree(target, "",
+                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+        if (tree < 0 ||
+            set_mount_attr(tree, MOUNT_ATTR_RDONLY | nosuid_nodev_noexec, AT_RECURSIVE) != 0 ||
+            attach(tree, target) != 0)
+            die(report, step::make_readonly_path, errno, i);
+        ::close(tree);
+        ::close(target);
+    }
+}
+
+// Capabilities and seccomp, last before exec. The bounding set goes first (dropping needs
+// CAP_SETPCAP, which capset may take away); no_new_privs before the filter, which then needs no
+// CAP_SYS_ADMIN; the filter after every mount and capset, the calls it may refuse.
+void drop_privileges(const plan& p, int report) noexcept {
+    for (int cap = 0; cap <= p.last_capability; ++cap) {
+        if ((p.capabilities >> cap & 1) != 0) continue;
+        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+            die(report, step::drop_bounding, errno, cap);
+    }
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+        die(report, step::clear_ambient, errno);
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(report, step::set_no_new_privs, errno);
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+    for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; ++i) {
+        auto word = static_cast<std::uint32_t>(p.capabilities >> (32 * i));
+        data[i].effective = data[i].permitted = word; // inheritable stays empty
+    }
+    if (::syscall(SYS_capset, &header, data) != 0) die(report, step::set_capabilities, errno);
+    for (std::size_t i = 0; i < p.seccomp.size(); ++i)
+        if (int err = load_seccomp(p.seccomp[i]))
+            die(report, step::load_seccomp, err, static_cast<int>(i));
+}
+
 void reset_signals(int report) noexcept {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
@@ -155,6 +281,17 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
         mount_one(rootfd, i, report);
     for (std::size_t i = 0; i < p.binds.size(); ++i)
         bind_file(rootfd, p.binds[i], mount_table_size + static_cast<int>(i), report);
+    // Before /proc/sys turns read-only.
+    set_ping_range(rootfd, report);
+    // The masks use the /dev/null made above, before a `mounts` entry could cover it. No entry
+    // reaches into /proc or /sys: the config refuses those targets, and symlinks are refused.
+    mask_paths(rootfd, report);
+    make_paths_readonly(rootfd, report);
+    for (std::size_t i = 0; i < p.mounts.size(); ++i)
+        bind_user_mount(rootfd, p, static_cast<int>(i), report);
+    // Only the overlay: /dev, /dev/shm, /proc, /etc/hosts and the binds stay as they are.
+    if (p.readonly_rootfs && set_mount_attr(rootfd, MOUNT_ATTR_RDONLY, 0) != 0)
+        die(report, step::make_root_readonly, errno);
 
     // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only ours.
     if (::fchdir(rootfd) != 0) die(report, step::pivot_root, errno);
@@ -170,6 +307,10 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
     reset_signals(report);
     // Whatever fd the supervisor holds, opened with or without O_CLOEXEC, ends here at exec.
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) die(report, step::close_fds, errno);
+    // Raising a hard limit needs CAP_SYS_RESOURCE, which the container may not keep.
+    if (p.nofile && ::setrlimit(RLIMIT_NOFILE, &*p.nofile) != 0)
+        die(report, step::set_rlimit, errno);
+    drop_privileges(p, report);
 
     int first_err = ENOENT;
     for (const char* candidate : p.candidates) {

@@ -2,12 +2,19 @@
 
 #include <fmt/format.h>
 
+#include "ctr/config/capabilities.hpp"
 #include "ctr/spawn/child.hpp"
 #include "ctr/spawn/mount_table.hpp"
 
 namespace ctr::spawn {
 
 namespace {
+// "/proc/kcore" for index 1 of masked_paths.
+template <std::size_t N> std::string path_in(const char* const (&table)[N], int index) {
+    if (index < 0 || static_cast<std::size_t>(index) >= N) return "?";
+    return fmt::format("/{}", table[index]);
+}
+
 std::string target_of(int index) {
     if (index == mount_table_size) return "/etc/hosts"; // the only bind so far
     if (index < 0 || index >= mount_table_size) return "?";
@@ -25,6 +32,14 @@ std::string describe(const failure& f, const plan& p) {
         const char* type = (i >= 0 && i < mount_table_size) ? mount_table[i].fstype : "bind";
         return fmt::format("{}({} on \"{}\" in container {}): {}", what, type, target_of(i), p.name,
                            why);
+    };
+    auto bind = [&](const char* what) {
+        auto i = static_cast<std::size_t>(f.detail);
+        if (f.detail < 0 || i >= p.mounts.size())
+            return fmt::format("{} (a mounts entry) in container {}: {}", what, p.name, why);
+        const auto& m = p.mounts[i];
+        return fmt::format("{} for mounts = {}:{}{} in container {}: {}", what, m.source, m.target,
+                           m.readonly ? ":ro" : "", p.name, why);
     };
     switch (f.what) {
     case step::wait_parent:
@@ -55,6 +70,39 @@ std::string describe(const failure& f, const plan& p) {
         return mnt("move_mount");
     case step::make_device:
         return fmt::format("mknod(device in \"/dev\"): {}", why);
+    case step::bind_open_source:
+        return bind("open_tree(host path)");
+    case step::bind_set_readonly:
+        return bind("mount_setattr(MOUNT_ATTR_RDONLY)");
+    case step::bind_make_target:
+        return bind("create the mount point");
+    case step::bind_open_target:
+        // ELOOP: a symlink of the container's where the target or one of its folders belongs.
+        return bind("open the mount point without following symlinks");
+    case step::bind_move:
+        return bind("move_mount");
+    case step::set_ping_range:
+        return fmt::format("write \"{}\" to /{} in container {}: {}", ping_group_range,
+                           ping_group_range_path, p.name, why);
+    case step::open_masked:
+        return fmt::format("open masked path \"{}\" in container {} without following symlinks: {}",
+                           path_in(masked_paths, f.detail), p.name, why);
+    case step::mask_with_null:
+        if (f.detail < 0) return fmt::format("open /dev/null in container {}: {}", p.name, why);
+        return fmt::format("bind /dev/null over \"{}\" in container {}: {}",
+                           path_in(masked_paths, f.detail), p.name, why);
+    case step::mask_with_tmpfs:
+        return fmt::format("mount an empty read-only tmpfs over \"{}\" in container {}: {}",
+                           path_in(masked_paths, f.detail), p.name, why);
+    case step::open_readonly_path:
+        return fmt::format("open \"{}\" in container {} without following symlinks: {}",
+                           path_in(readonly_paths, f.detail), p.name, why);
+    case step::make_readonly_path:
+        return fmt::format("bind \"{}\" read-only onto itself in container {}: {}",
+                           path_in(readonly_paths, f.detail), p.name, why);
+    case step::make_root_readonly:
+        return fmt::format("mount_setattr(\"{}\", MOUNT_ATTR_RDONLY) for readonly_rootfs: {}",
+                           p.merged, why);
     case step::pivot_root:
         return fmt::format("pivot_root(\"{}\"): {}", p.merged, why);
     case step::detach_old_root:
@@ -67,6 +115,27 @@ std::string describe(const failure& f, const plan& p) {
         return fmt::format("sigprocmask: {}", why);
     case step::close_fds:
         return fmt::format("close_range: {}", why);
+    case step::set_rlimit:
+        return fmt::format("setrlimit(RLIMIT_NOFILE, {}:{}): {}", p.nofile ? p.nofile->rlim_cur : 0,
+                           p.nofile ? p.nofile->rlim_max : 0, why);
+    case step::drop_bounding: {
+        const char* cap = config::capability_name(f.detail);
+        return cap ? fmt::format("prctl(PR_CAPBSET_DROP, {}): {}", cap, why)
+                   : fmt::format("prctl(PR_CAPBSET_DROP, capability {}): {}", f.detail, why);
+    }
+    case step::clear_ambient:
+        return fmt::format("prctl(PR_CAP_AMBIENT_CLEAR_ALL): {}", why);
+    case step::set_no_new_privs:
+        return fmt::format("prctl(PR_SET_NO_NEW_PRIVS): {}", why);
+    case step::set_capabilities:
+        return fmt::format("capset(effective = permitted = {:#x}): {}", p.capabilities, why);
+    case step::load_seccomp: {
+        auto i = static_cast<std::size_t>(f.detail);
+        auto size = f.detail >= 0 && i < p.seccomp.size() ? p.seccomp[i].size() : 0;
+        return fmt::format(
+            "seccomp(SECCOMP_SET_MODE_FILTER, program {} of {}, {} instructions): {}", f.detail + 1,
+            p.seccomp.size(), size, why);
+    }
     case step::exec:
         return fmt::format("exec \"{}\": {}", p.argv_storage.front(), why);
     }

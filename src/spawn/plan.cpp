@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <sys/stat.h>
 
 #include "ctr/core/error.hpp"
 
@@ -39,6 +40,44 @@ std::vector<std::string> search(const std::string& name, const std::vector<std::
         out.push_back((dir.empty() ? "." : dir) + "/" + name);
     if (out.empty()) out.push_back(name);
     return out;
+}
+
+// The `mounts` entries, checked again now: the host path may have changed since the config was
+// read. Strings go into storage first; pointers are taken once it no longer grows.
+void plan_mounts(plan& p, const std::vector<config::bind_mount>& mounts) {
+    struct placed {
+        std::size_t source, target, first_part, parts;
+        bool is_dir, readonly;
+    };
+    std::vector<placed> placed_mounts;
+    for (const auto& m : mounts) {
+        struct stat st {};
+        if (::stat(m.source.c_str(), &st) != 0)
+            throw_errno("mounts: \"{}\" for \"{}\" in container {}", m.source.string(), m.target,
+                        p.name);
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+            fail("mounts: \"{}\" is neither a folder nor a regular file", m.source.string());
+        placed at{p.mount_storage.size(),
+                  p.mount_storage.size() + 1,
+                  0,
+                  0,
+                  S_ISDIR(st.st_mode),
+                  m.readonly};
+        p.mount_storage.push_back(m.source.string());
+        p.mount_storage.push_back(m.target);
+        at.first_part = p.mount_storage.size();
+        std::istringstream parts(m.target);
+        for (std::string part; std::getline(parts, part, '/');)
+            if (!part.empty()) p.mount_storage.push_back(part);
+        at.parts = p.mount_storage.size() - at.first_part;
+        if (at.parts == 0) fail("mounts: cannot bind over the root of container {}", p.name);
+        placed_mounts.push_back(at);
+    }
+    for (const auto& s : p.mount_storage)
+        p.mount_parts.push_back(s.c_str());
+    for (const auto& at : placed_mounts)
+        p.mounts.push_back({p.mount_parts[at.source], p.mount_parts[at.target], at.first_part,
+                            at.parts, at.is_dir, at.readonly});
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& v) {
@@ -82,6 +121,18 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
         p.binds.push_back(
             {p.bind_storage[0].c_str(), p.bind_storage[1].c_str(), p.bind_storage[2].c_str()});
     }
+
+    const auto& iso = c.isolation;
+    p.last_capability = last_capability();
+    // A capability the kernel does not know, or the supervisor does not hold, cannot be granted.
+    p.capabilities = capability_set(iso.cap_add, iso.cap_drop) & held_capabilities();
+    if (p.last_capability < 63) p.capabilities &= (std::uint64_t{1} << (p.last_capability + 1)) - 1;
+    if (iso.seccomp) p.seccomp = seccomp_programs(p.capabilities);
+    p.readonly_rootfs = iso.readonly_rootfs;
+    if (iso.nofile)
+        p.nofile =
+            rlimit{static_cast<rlim_t>(iso.nofile->soft), static_cast<rlim_t>(iso.nofile->hard)};
+    plan_mounts(p, iso.mounts);
     return p;
 }
 

@@ -95,13 +95,57 @@ void container::request_shutdown() {
 
 void container::kill_now() {
     kill_now_ = true;
-    if (child_) child_->signal(SIGKILL);
+    if (child_) kill_everything(*child_);
     wake_.notify();
 }
 
 void container::send_signal(int sig) {
     if (!child_ || st_.current != state::running) fail("container {} is not running", cfg_.name);
     child_->signal(sig);
+}
+
+cgroup::stats container::usage() const {
+    if (!child_ || !cgroup_ || child_->reaped()) fail("container {} is not running", cfg_.name);
+    return cgroup_->read_stats();
+}
+
+// The cgroup first: frozen (v1) or killed at once (v2), no process of it forks or exits while
+// it is being killed. Its PID 1 gets SIGKILL directly too, in case the cgroup could not do it;
+// the rest of its pid namespace dies with that one.
+void container::kill_everything(child_process& child) {
+    if (cgroup_) {
+        try {
+            auto killed = cgroup_->kill_all();
+            log::debug(cfg_.name, "SIGKILL to {} process(es) of cgroup {}", killed.size(),
+                       cgroup_->path().string());
+        } catch (const std::exception& e) {
+            log::warn(cfg_.name, "cannot kill its cgroup: {}", e.what());
+        }
+    }
+    child.signal(SIGKILL);
+}
+
+// Its pid namespace died with its PID 1, so the cgroup is empty unless something joined it from
+// outside; whatever did is killed too (waiting for it only then, briefly).
+std::string container::close_cgroup(cgroup::group& cg) {
+    std::string reason;
+    try {
+        if (cg.oom_killed()) reason = "oom-killed";
+    } catch (const std::exception& e) {
+        log::warn(cfg_.name, "cannot read its OOM kill count: {}", e.what());
+    }
+    try {
+        auto left = cg.kill_all();
+        if (!left.empty()) {
+            log::warn(cfg_.name, "killed {} process(es) left in its cgroup", left.size());
+            cgroup::wait_exited(left, 1000);
+        }
+        cg.remove();
+        log::debug(cfg_.name, "cgroup {} removed", cg.path().string());
+    } catch (const std::exception& e) {
+        log::warn(cfg_.name, "cannot remove its cgroup: {}", e.what());
+    }
+    return reason;
 }
 
 bool container::policy_restarts(const std::optional<sys::exit_status>& exit,
@@ -131,10 +175,13 @@ asio::awaitable<void> container::run() {
         set_state(state::starting);
         auto began = std::chrono::steady_clock::now();
 
+        // The cgroup before the child: the child is reaped before its cgroup goes.
+        std::optional<cgroup::group> cg;
         std::optional<child_process> child;
         std::string error;
         try {
             auto r = co_await spawner_.start(cfg_);
+            if (r.cgroup) cg.emplace(std::move(*r.cgroup));
             child.emplace(std::move(r.child));
             error = std::move(r.setup_error);
         } catch (const std::exception& e) {
@@ -144,6 +191,7 @@ asio::awaitable<void> container::run() {
         std::optional<sys::exit_status> exit;
         if (child) {
             child_ = &*child;
+            cgroup_ = cg ? &*cg : nullptr;
             st_.pid = child->pid();
             if (!start_failed) {
                 st_.error.clear();
@@ -154,6 +202,8 @@ asio::awaitable<void> container::run() {
             stopped_on_request_ = false;
             exit = co_await supervise(*child);
             spawner_.finished(cfg_.name);
+            cgroup_ = nullptr;
+            st_.reason = cg ? close_cgroup(*cg) : "";
             st_.last_exit = exit;
             st_.pid = 0;
             st_.started_at.reset();
@@ -164,7 +214,8 @@ asio::awaitable<void> container::run() {
             st_.error = error;
             log::error(cfg_.name, "failed to start: {}", error);
         } else {
-            log::info(cfg_.name, "{} after {}", sys::describe(*exit), seconds(lasted));
+            log::info(cfg_.name, "{}{} after {}", sys::describe(*exit),
+                      st_.reason.empty() ? "" : fmt::format(" ({})", st_.reason), seconds(lasted));
         }
 
         if (shutdown_) break;
@@ -215,18 +266,23 @@ asio::awaitable<sys::exit_status> container::supervise(child_process& child) {
 asio::awaitable<void> container::stop(child_process& child) {
     set_state(state::stopping);
     auto grace = stop_timeout_.value_or(cfg_.stop_timeout);
-    child.signal(kill_now_ ? SIGKILL : SIGTERM);
+    if (kill_now_)
+        kill_everything(child);
+    else
+        child.signal(SIGTERM);
     asio::steady_timer deadline(timer_.get_executor(), grace);
     while (!child.reaped()) {
         auto r = co_await (child.wait_exit() || deadline.async_wait(ctr::as_tuple_awaitable) ||
                            wake_.wait());
         if (r.index() == 1) {
-            log::warn(cfg_.name, "did not stop within {} ms of SIGTERM: sending SIGKILL",
+            log::warn(cfg_.name,
+                      "did not stop within {} ms of SIGTERM: sending SIGKILL to every process in "
+                      "its cgroup",
                       grace.count());
-            child.signal(SIGKILL);
+            kill_everything(child);
             co_await child.wait_exit();
         } else if (r.index() == 2 && kill_now_) {
-            child.signal(SIGKILL);
+            kill_everything(child);
         }
     }
 }

@@ -1,5 +1,6 @@
 #include "ctr/supervise/spawner.hpp"
 
+#include <cmath>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -7,10 +8,12 @@
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "ctr/core/awaitable.hpp"
 #include "ctr/core/error.hpp"
+#include "ctr/core/log.hpp"
 #include "ctr/core/scope_guard.hpp"
 #include "ctr/spawn/child.hpp"
 #include "ctr/spawn/launch.hpp"
@@ -30,11 +33,36 @@ void check_image(const fs::path& image) {
     if (S_ISLNK(st.st_mode)) fail("rootfs \"{}\" is a symlink", image.string());
     if (!S_ISDIR(st.st_mode)) fail("rootfs \"{}\" is not a directory", image.string());
 }
+
+cgroup::limits limits_of(const config::resource_limits& l) {
+    cgroup::limits out{l.memory, l.pids, std::nullopt};
+    if (l.cpu)
+        out.cpu_quota_us = static_cast<std::uint64_t>(
+            std::llround(*l.cpu * static_cast<double>(cgroup::cpu_period_us)));
+    return out;
+}
+
+std::string describe(const cgroup::layout& l) {
+    std::string out;
+    for (const auto& h : l.hierarchies)
+        out +=
+            fmt::format("{}{} ({})", out.empty() ? "" : ", ", h.dir.string(),
+                        h.controllers.empty() ? "no controllers"
+                                              : fmt::format("{}", fmt::join(h.controllers, ",")));
+    return out.empty() ? "none mounted" : out;
+}
 } // namespace
 
 spawner::spawner(asio::any_io_executor ex, fs::path state_dir, networks* nets, int max_in_flight)
-    : ex_(ex), state_dir_(std::move(state_dir)), nets_(nets), free_(max_in_flight),
-      slot_freed_(ex) {}
+    : ex_(ex), state_dir_(std::move(state_dir)), nets_(nets), cgroups_(state_dir_),
+      free_(max_in_flight), slot_freed_(ex) {
+    const auto& layout = cgroups_.drv().hierarchies();
+    log::info("supervisor", "cgroup {}: {}; containers under {}", cgroup::to_string(layout.ver),
+              describe(layout), cgroups_.parent().string());
+    // The state dir's lock is held (the supervisor took it first): these are a dead run's.
+    if (int n = cgroups_.clean_leftovers())
+        log::warn("supervisor", "removed {} cgroup(s) left by a previous run", n);
+}
 
 void spawner::finished(const std::string& name) {
     if (nets_) nets_->detach(name);
@@ -67,10 +95,16 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     fs::path hosts = p.dir / "hosts";
     bool networked = nets_ && nets_->prepare(c, hosts);
     spawn::plan plan = spawn::make_plan(c, p, networked ? hosts : fs::path{});
+    // Declared before the child, so a failure from here on kills the child first, then removes
+    // the emptied cgroup.
+    cgroup::group cg = cgroups_.create(c.name, limits_of(c.limits));
 
     unique_fd null = sys::open_file("/dev/null", O_RDONLY);
     unique_fd log = sys::open_file(log_file(c.name), O_WRONLY | O_APPEND | O_CREAT, 0640);
     spawn::launched child = spawn::launch(plan, {null.get(), log.get(), log.get()});
+    // Waiting at sync point 1, it has run none of its command yet: its first instruction, and
+    // every process it forks, count against the container's limits.
+    cg.place(child.pid());
     // Its network is ready before its command runs, so its first packet goes out.
     if (networked) nets_->attach(c.name, child.pid());
     scope_guard unplug([&] { finished(c.name); });
@@ -84,7 +118,7 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     pid_t pid = child.pid();
     auto running = child.release();
     unplug.dismiss(); // from here on the lifecycle calls finished() once the child is reaped
-    spawn_result result{child_process(ex_, pid, std::move(running.pidfd)), {}};
+    spawn_result result{std::move(cg), child_process(ex_, pid, std::move(running.pidfd)), {}};
 
     asio::posix::stream_descriptor report(ex_, running.report.release());
     spawn::failure f{};

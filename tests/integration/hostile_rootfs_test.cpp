@@ -29,8 +29,10 @@ TEST_CASE("a container that plants /proc -> / and /dev -> a host folder cannot r
     auto host_mounts = host_mounts_mentioning(" / / ").size();
 
     // First run: unmount what the supervisor mounted, replace the mount points by symlinks to
-    // host paths, then crash so that on-failure starts it again on the same overlay.
+    // host paths, then crash so that on-failure starts it again on the same overlay. Unmounting
+    // takes CAP_SYS_ADMIN, which a container only has when given it.
     lab l(fmt::format("[container evil]\nrootfs = @ROOTFS@\nrestart = on-failure\n"
+                      "cap_add = SYS_ADMIN\n"
                       "command = sh -c 'if [ -e /planted ]; then exec sleep 1000; fi; "
                       "umount -l /dev/pts /dev/shm /dev/mqueue /dev /proc /sys; "
                       "rmdir /proc /dev; ln -s / /proc; ln -s {} /dev; "

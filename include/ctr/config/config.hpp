@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -37,6 +38,38 @@ struct network {
     bool nat = false;    // masquerade the subnet towards the host's other interfaces
 };
 
+// Limits enforced through the container's cgroup; unset means unlimited.
+struct resource_limits {
+    std::optional<std::uint64_t> memory; // bytes, at least 4 MiB; swap is not granted on top
+    std::optional<std::uint64_t> pids;   // at least 1; `pids = max` leaves it unset
+    std::optional<double> cpu;           // in CPUs: 0.5 is half of one core, 2 is two cores
+};
+
+// A `mounts` entry, `host:container[:ro]`: a host file or folder bound into the container.
+struct bind_mount {
+    std::filesystem::path source; // absolute on the host, normalised
+    std::string target;           // absolute in the container, normalised; not /, /proc, /sys
+    bool readonly = false;
+    bool operator==(const bind_mount&) const = default;
+};
+
+// A soft:hard pair for setrlimit.
+struct rlimit_pair {
+    std::uint64_t soft = 0, hard = 0;
+    bool operator==(const rlimit_pair&) const = default;
+};
+
+// What a container may do and see (spawn/security.hpp applies it). The defaults are Docker's.
+struct isolation_settings {
+    // Capabilities: Docker's default 14 changed by these masks (config/capabilities.hpp);
+    // cap_add == all_capabilities is ALL: every capability but the dropped ones.
+    std::uint64_t cap_add = 0, cap_drop = 0;
+    bool seccomp = true; // the default filter; false for `seccomp = unconfined`
+    bool readonly_rootfs = false;
+    std::optional<rlimit_pair> nofile; // unset: the supervisor's own RLIMIT_NOFILE
+    std::vector<bind_mount> mounts;    // in file order
+};
+
 // One running instance. A section with `replicas = N` yields N of these named NAME-1 ... NAME-N.
 struct container {
     std::string name;
@@ -51,6 +84,8 @@ struct container {
     std::chrono::milliseconds stop_timeout{10'000}; // [supervisor] stop_timeout unless overridden
     std::string network; // the [network NAME] it joins; "" for loopback only
     std::string ip;      // "" without a network, else "auto" or its static "A.B.C.D"
+    resource_limits limits;
+    isolation_settings isolation;
 };
 
 struct config {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,7 +16,8 @@ namespace ctr::control {
 // Two units at most, like ps-style tools: "5s", "3m12s", "2h04m", "3d07h". Negative is "0s".
 std::string format_uptime(std::chrono::milliseconds d);
 
-// A status's EXIT column: the signal that ended it ("SIGKILL"), else its exit code, else "-".
+// A status's EXIT column: the signal that ended it ("SIGKILL"), else its exit code, else "-";
+// with its reason when it has one: "SIGKILL (oom-killed)".
 std::string format_exit(const nlohmann::json& status);
 
 // The `ctrctl ps` table for a "containers" array: NAME STATE PID RESTARTS UPTIME EXIT ERROR,
@@ -23,6 +25,10 @@ std::string format_exit(const nlohmann::json& status);
 std::string format_ps(const nlohmann::json& containers, std::chrono::system_clock::time_point now);
 // `ctrctl net`: one line per container, the network's columns on its first line.
 std::string format_net(const nlohmann::json& networks);
+// `ctrctl stats` for a "containers" array of stats: NAME MEM MEM-PEAK PIDS CPU(s).
+std::string format_stats(const nlohmann::json& containers);
+// Binary units with one decimal, as the memory key takes them: "512B", "1.5K", "64.0M".
+std::string format_bytes(std::uint64_t bytes);
 // Left-aligned columns two spaces apart, the last one unpadded.
 std::string render_table(const std::vector<std::vector<std::string>>& rows);
 

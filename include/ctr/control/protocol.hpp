@@ -18,14 +18,17 @@
 //             {"op": "kill", "name": N, "signal": S}                 S a number
 //             {"op": "wait", "names": [N...], "state": "running", "timeout_ms": T}
 //             {"op": "net"}
+//             {"op": "stats", "name": N?}                   N: that one (running), else all running
 // Responses:  {"ok": true, ...}   ps adds "containers": [status...], net adds "networks":
 //             [{"name", "bridge", "subnet", "gateway", "mtu", "nat",
-//               "containers": [{"name", "ip", "interface", "attached", "error"}]}]
+//               "containers": [{"name", "ip", "interface", "attached", "error"}]}],
+//             stats adds "containers": [{"name", "memory", "memory_peak" (bytes), "pids",
+//               "cpu_seconds"}], each null where the host does not count it
 //             {"ok": false, "error": "no container named 'x'"}
 // status:     {"name", "state", "pid" (null when none), "ip" (null when none), "restarts",
 //              "started_at" (unix ms or null),
-//              "exit_code" (null), "signal" (null or "SIGKILL"), "error" (null or text),
-//              "restart_policy"}
+//              "exit_code" (null), "signal" (null or "SIGKILL"), "reason" (null or
+//              "oom-killed"), "error" (null or text), "restart_policy"}
 #pragma once
 
 #include <cstdint>

@@ -2,12 +2,19 @@
 //
 //   parent (supervisor)                        child (new pid/mnt/uts/ipc/net/cgroup ns)
 //   -------------------                        -----------------------------------------
+//   plan: argv, mounts, capability set,
+//   seccomp programs (spawn/security.hpp)
 //   clone3(CLONE_PIDFD | CLONE_NEW*) ───────▶  setsid; PR_SET_PDEATHSIG(SIGKILL)
-//   [cgroup, network: later issues]            (1) read(sync): blocks until the parent says go;
+//   network: veth into the child's netns       (1) read(sync): blocks until the parent says go;
 //   (1) write(sync, 1 byte), close ────────▶       EOF without the byte: the parent died, _exit
-//                                              hostname, lo up, rprivate /, overlay, mounts
-//                                              through fds resolved inside the root, pivot_root,
-//                                              detach old root, stdio, workdir, signals reset
+//                                              hostname, lo up, rprivate /, overlay; through fds
+//                                              resolved inside the root: /proc, /sys, /dev...,
+//                                              /etc/hosts, ping_group_range, masked paths,
+//                                              read-only paths, `mounts` binds, read-only root;
+//                                              pivot_root, detach old root, stdio, workdir,
+//                                              signals reset, fds close-on-exec, rlimits,
+//                                              bounding set, ambient, no_new_privs, capset,
+//                                              seccomp (last: it forbids mounts, needs nnp)
 //   (2) read(report) ◀─────────────────────── execve: report is close-on-exec, so EOF = exec'd
 //                    ◀─────────────────────── or one failure record, then _exit(125|126|127)
 //
@@ -35,12 +42,30 @@ enum class step : std::int32_t {
     fs_mount,
     move_mount,
     make_device,
+    set_ping_range,     // write net.ipv4.ping_group_range in the container's netns
+    open_masked,        // detail: index in masked_paths
+    mask_with_null,     // bind of the container's /dev/null over a masked file
+    mask_with_tmpfs,    // an empty read-only tmpfs over a masked folder
+    open_readonly_path, // detail: index in readonly_paths
+    make_readonly_path, // its bind onto itself, then MOUNT_ATTR_RDONLY
+    bind_open_source,   // a `mounts` entry: open_tree of the host path; detail: its index
+    bind_set_readonly,  // mount_setattr(MOUNT_ATTR_RDONLY) on the detached bind
+    bind_make_target,   // mkdir or creat of a target component inside the root
+    bind_open_target,   // opening a target component without following symlinks
+    bind_move,          // move_mount of the bind onto its target
+    make_root_readonly, // readonly_rootfs: MOUNT_ATTR_RDONLY on the overlay
     pivot_root,
     detach_old_root,
     set_stdio,
     chdir_workdir,
     reset_signals,
     close_fds,
+    set_rlimit,       // RLIMIT_NOFILE
+    drop_bounding,    // PR_CAPBSET_DROP; detail: the capability
+    clear_ambient,    // PR_CAP_AMBIENT_CLEAR_ALL
+    set_no_new_privs, // PR_SET_NO_NEW_PRIVS
+    set_capabilities, // capset
+    load_seccomp,     // detail: index in plan::seccomp
     exec,
 };
 
@@ -48,7 +73,7 @@ enum class step : std::int32_t {
 struct failure {
     step what;
     std::int32_t err;
-    std::int32_t detail; // index into the mount table for mount steps
+    std::int32_t detail; // which mount, path, capability or program; -1 when none
 };
 
 // Docker's conventions: 127 command not found, 126 not executable, 125 set-up failed.

@@ -70,4 +70,25 @@ inline constexpr dev_link dev_links[] = {{"ptmx", "pts/ptmx"},
                                          {"stdout", "/proc/self/fd/1"},
                                          {"stderr", "/proc/self/fd/2"}};
 
+// Docker's and crun's masked paths, relative to the new root: a file gets the container's
+// /dev/null bound over it, a folder an empty read-only tmpfs. Those this kernel lacks are skipped.
+inline constexpr const char* masked_paths[] = {"proc/acpi",        "proc/kcore",
+                                               "proc/keys",        "proc/latency_stats",
+                                               "proc/timer_list",  "proc/timer_stats",
+                                               "proc/sched_debug", "proc/scsi",
+                                               "sys/firmware",     "sys/devices/virtual/powercap"};
+inline constexpr int masked_paths_size = sizeof masked_paths / sizeof masked_paths[0];
+
+// Bound onto themselves read-only (recursively, nosuid, nodev, noexec); skipped when missing.
+// /sys is read-only already: it is mounted so.
+inline constexpr const char* readonly_paths[] = {"proc/asound", "proc/bus", "proc/fs",
+                                                 "proc/irq",    "proc/sys", "proc/sysrq-trigger"};
+inline constexpr int readonly_paths_size = sizeof readonly_paths / sizeof readonly_paths[0];
+
+// Written in the container's own network namespace before /proc/sys turns read-only, as Docker
+// does: every group may open ICMP datagram sockets, so a ping that uses them (iputils') works
+// without CAP_NET_RAW. Busybox's ping only opens raw sockets and needs CAP_NET_RAW all the same.
+inline constexpr const char* ping_group_range_path = "proc/sys/net/ipv4/ping_group_range";
+inline constexpr char ping_group_range[] = "0 2147483647";
+
 } // namespace ctr::spawn

@@ -2,11 +2,15 @@
 // beforehand so the child allocates nothing and only reads C strings.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
 
 #include "ctr/config/config.hpp"
+#include "ctr/spawn/security.hpp"
 
 namespace ctr::spawn {
 
@@ -24,6 +28,17 @@ struct bind_spec {
     const char* source; // host path
     const char* parent; // inside the root, e.g. "etc"
     const char* leaf;   // e.g. "hosts"
+};
+
+// A `mounts` entry as the child binds it: the host path is opened before pivot_root, the target
+// walked one component at a time inside the root, each created when missing, none a symlink.
+struct user_mount {
+    const char* source;     // host path
+    const char* target;     // "/data/x", for messages
+    std::size_t first_part; // the target's components: plan::mount_parts[first_part ...]
+    std::size_t parts;      // at least 1
+    bool source_is_dir;     // the last component is made a folder, else an empty file
+    bool readonly;
 };
 
 // Move-only: argv, envp and candidates point into the storage vectors.
@@ -45,6 +60,16 @@ struct plan {
     std::vector<const char*> candidates; // argv[0] resolved against PATH, in search order
     std::vector<std::string> bind_storage;
     std::vector<bind_spec> binds;
+
+    // Isolation, applied by the child in the order child.hpp draws.
+    std::vector<std::string> mount_storage; // sources, targets and target components
+    std::vector<const char*> mount_parts;
+    std::vector<user_mount> mounts;
+    bool readonly_rootfs = false;
+    std::optional<rlimit> nofile;     // unset: inherited from the supervisor
+    std::uint64_t capabilities = 0;   // bounding = permitted = effective; inheritable, ambient 0
+    int last_capability = 0;          // the kernel's: the bounding set is dropped up to it
+    std::vector<bpf_program> seccomp; // loaded in order; empty for `seccomp = unconfined`
 };
 
 // The environment a container gets: PATH, HOSTNAME, HOME, container=ctr-supervisor, then the

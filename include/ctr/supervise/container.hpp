@@ -16,6 +16,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "ctr/cgroup/group.hpp"
 #include "ctr/config/config.hpp"
 #include "ctr/supervise/backoff.hpp"
 #include "ctr/supervise/child_process.hpp"
@@ -37,6 +38,7 @@ struct status {
     unsigned starts = 0; // start attempts so far; lets a caller tell "started again" apart
     std::optional<std::chrono::system_clock::time_point> started_at;
     std::optional<sys::exit_status> last_exit;
+    std::string reason; // what else ended the last run: "oom-killed", or empty
     std::string error;
 };
 
@@ -54,6 +56,8 @@ class container {
     void kill_now();
     // Sends `sig` to the container's first process; throws ctr::error when none runs.
     void send_signal(int sig);
+    // What its cgroup counts now; throws ctr::error when no process of it runs.
+    cgroup::stats usage() const;
 
     const status& current() const { return st_; }
     const config::container& config() const { return cfg_; }
@@ -66,6 +70,10 @@ class container {
     bool policy_restarts(const std::optional<sys::exit_status>& exit, bool start_failed) const;
     asio::awaitable<sys::exit_status> supervise(child_process& child);
     asio::awaitable<void> stop(child_process& child);
+    // SIGKILL to the first process and to every other process in the cgroup.
+    void kill_everything(child_process& child);
+    // Once the first process is reaped: the run's end reason, with the cgroup emptied and gone.
+    std::string close_cgroup(cgroup::group& cg);
     asio::awaitable<void> back_off(std::chrono::milliseconds delay);
 
     config::container cfg_;
@@ -75,6 +83,7 @@ class container {
     asio::steady_timer timer_;
     backoff backoff_;
     child_process* child_ = nullptr;
+    cgroup::group* cgroup_ = nullptr; // the run's, while child_ is set
     status st_;
 
     // Requests, read by run() after every wake-up.

@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <asio/awaitable.hpp>
 
+#include "ctr/cgroup/tree.hpp"
 #include "ctr/config/config.hpp"
 #include "ctr/spawn/plan.hpp"
 #include "ctr/supervise/child_process.hpp"
@@ -17,6 +19,10 @@
 namespace ctr::supervise {
 
 struct spawn_result {
+    // The container's cgroup, which its first process entered before its command ran; the
+    // lifecycle holds it for the run and removes it once that process is reaped. Declared
+    // first, so dropping a result kills and reaps the child before its cgroup goes.
+    std::optional<cgroup::group> cgroup;
     child_process child;
     std::string setup_error; // empty when the command was exec'd
 };
@@ -24,6 +30,8 @@ struct spawn_result {
 class spawner {
   public:
     // `nets` (may be null: no networks) gives networked containers their port before they run.
+    // Probes the host's cgroups and clears the cgroups a killed earlier run on the same state
+    // dir left; throws when the supervisor's cgroup folders cannot be made.
     spawner(asio::any_io_executor ex, std::filesystem::path state_dir, networks* nets,
             int max_in_flight = 16);
 
@@ -41,6 +49,7 @@ class spawner {
     asio::any_io_executor ex_;
     std::filesystem::path state_dir_;
     networks* nets_;
+    cgroup::tree cgroups_;
     int free_;
     notifier slot_freed_;
     std::chrono::seconds setup_deadline_{10};
