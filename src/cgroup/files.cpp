@@ -7,6 +7,7 @@
 
 #include "ctr/core/error.hpp"
 #include "ctr/core/unique_fd.hpp"
+#include "ctr/sys/files.hpp"
 
 namespace ctr::cgroup {
 
@@ -16,18 +17,7 @@ namespace {
 
 // 0, or the errno; ENOENT is left to the caller to judge.
 int read_all(const fs::path& file, std::string& out) {
-    unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) return errno;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n == 0) return 0;
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-    }
+    return sys::read_file_into(file, out, O_NOFOLLOW);
 }
 
 std::string_view trim(std::string_view s) {

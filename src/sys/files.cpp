@@ -61,6 +61,21 @@ void write_file_atomic(const fs::path& file, std::string_view content) {
         throw_errno("rename(\"{}\" to \"{}\")", tmp.string(), file.string());
 }
 
+int read_file_into(const fs::path& file, std::string& out, int flags) {
+    unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | flags));
+    if (!fd) return errno;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n == 0) return 0;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
 std::optional<std::string> read_file(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) return std::nullopt;

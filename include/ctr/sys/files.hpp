@@ -16,6 +16,9 @@ void make_dirs(const std::filesystem::path& dir, mode_t mode);
 // Writes through a temp file, fsync and rename, so a reader sees the old or the new content.
 void write_file_atomic(const std::filesystem::path& file, std::string_view content);
 std::optional<std::string> read_file(const std::filesystem::path& file);
+// Non-throwing twin that appends to `out`: 0, or the errno that stopped the read. `flags` are
+// added to O_RDONLY | O_CLOEXEC (O_NOFOLLOW, O_NOCTTY).
+int read_file_into(const std::filesystem::path& file, std::string& out, int flags = 0);
 // Writes in place, for files that cannot be replaced (/proc/sys knobs, a bound /etc/hosts).
 void write_file(const std::filesystem::path& file, std::string_view content);
 // Removes a tree without following symlinks; "already gone" is success.
