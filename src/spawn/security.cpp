@@ -120,7 +120,8 @@ bpf_program main_program(std::uint64_t caps) {
     filter_ptr ctx(seccomp_init(SCMP_ACT_ALLOW));
     if (!ctx) fail("seccomp_init failed");
     if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
-        // Without these, a process could reach every call through int 0x80 or the x32 ABI.
+        // The same rules for int 0x80 and x32 calls; without these arches, each such call would
+        // meet the bad-arch action and kill the process, so no 32-bit program could run.
         check_rc(seccomp_arch_add(ctx.get(), SCMP_ARCH_X86), "seccomp_arch_add", "x86");
         check_rc(seccomp_arch_add(ctx.get(), SCMP_ARCH_X32), "seccomp_arch_add", "x32");
     }
