@@ -10,8 +10,7 @@ namespace ctr::control {
 namespace {
 
 bool known_type(std::uint8_t type) {
-    return type == static_cast<std::uint8_t>(frame_type::request) ||
-           type == static_cast<std::uint8_t>(frame_type::response);
+    return type >= static_cast<std::uint8_t>(frame_type::request) && type <= last_frame_type;
 }
 
 } // namespace

@@ -7,10 +7,11 @@
 //     +---------------------+-----------+----------------------+
 //
 // `length` counts the payload only and is checked against max_frame before anything is
-// allocated. Types now: request (client -> supervisor, a JSON object) and response (supervisor
-// -> client, a JSON object). Attach, logs and exec (issue 3) add stream types (stdin, stdout,
-// stderr, resize, signal, detach, exit, error) on the same socket; an unknown type ends the
-// connection with an error frame.
+// allocated. A connection starts in request mode: request frames (client -> supervisor, a JSON
+// object) each answered by one response frame (supervisor -> client, a JSON object). A
+// successful attach, logs or exec request turns it into a stream connection for good; the
+// stream frames and their order are described in stream.hpp. An unknown type, a frame of the
+// wrong direction or a malformed payload ends the connection with an error frame.
 //
 // Requests:   {"op": "ps"}
 //             {"op": "start"|"restart", "name": N}
@@ -19,6 +20,10 @@
 //             {"op": "wait", "names": [N...], "state": "running", "timeout_ms": T}
 //             {"op": "net"}
 //             {"op": "stats", "name": N?}                   N: that one (running), else all running
+//             {"op": "attach", "name": N, "replay": B, "rows": R?, "cols": C?}      (stream.hpp)
+//             {"op": "logs", "name": N, "follow": B, "tail": L?}                  (stream.hpp)
+//             {"op": "exec", "name": N, "argv": [...], "env": ["K=V"...], "workdir": W?,
+//              "tty": B, "stdin": B, "rows": R?, "cols": C?}                      (stream.hpp)
 // Responses:  {"ok": true, ...}   ps adds "containers": [status...], net adds "networks":
 //             [{"name", "bridge", "subnet", "gateway", "mtu", "nat",
 //               "containers": [{"name", "ip", "interface", "attached", "error"}]}],
@@ -45,9 +50,20 @@ inline constexpr std::size_t header_size = 5;
 inline constexpr std::uint32_t max_frame = 1u << 20;
 
 enum class frame_type : std::uint8_t {
-    request = 1,
-    response = 2,
+    request = 1,  // client -> supervisor: JSON
+    response = 2, // supervisor -> client: JSON
+    // Stream frames (stream.hpp); the arrows give the only direction each may travel.
+    stdin_data = 3,  // client -> supervisor: bytes for the process's input
+    stdout_data = 4, // supervisor -> client: bytes the process wrote (its terminal, or stdout)
+    stderr_data = 5, // supervisor -> client: bytes it wrote to stderr (no terminal)
+    resize = 6,      // client -> supervisor: rows u16 BE, cols u16 BE
+    signal = 7,      // client -> supervisor: signal number u8
+    close_stdin = 8, // client -> supervisor: empty; the client's input ended
+    detach = 9,      // client -> supervisor: empty; leave, the process keeps running
+    exit = 10,       // supervisor -> client: JSON {"exit_code", "signal", "reason", "error"}
+    error = 11,      // supervisor -> client: text; the connection ends after it
 };
+inline constexpr std::uint8_t last_frame_type = 11;
 
 class protocol_error : public std::runtime_error {
   public:
