@@ -1,5 +1,6 @@
 #include "ctr/control/server.hpp"
 
+#include "frame_io.hpp"
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 
 #include "ctr/control/handlers.hpp"
 #include "ctr/control/protocol.hpp"
+#include "ctr/control/sessions.hpp"
 #include "ctr/core/awaitable.hpp"
 #include "ctr/core/error.hpp"
 #include "ctr/core/log.hpp"
@@ -50,30 +52,6 @@ void remove_stale(const fs::path& path) {
     log::info("supervisor", "replacing stale socket {}", path.string());
     if (::unlink(path.c_str()) != 0 && errno != ENOENT)
         throw_errno("unlink(\"{}\")", path.string());
-}
-
-// One frame, or why none came. Never throws: under `||` a throwing branch would only be noticed
-// once the deadline fired.
-struct read_result {
-    std::optional<frame> got;
-    std::string error; // empty with no frame: the client hung up between requests
-};
-
-asio::awaitable<read_result> read_frame(stream_protocol::socket& sock) {
-    std::array<std::uint8_t, header_size> head{};
-    auto [ec, n] = co_await asio::async_read(sock, asio::buffer(head), ctr::as_tuple_awaitable);
-    if (ec) co_return read_result{std::nullopt, n == 0 ? "" : "truncated frame header"};
-    try {
-        header h = decode_header(std::span<const std::uint8_t, header_size>(head));
-        // decode_header bounded the length: this allocation is at most max_frame.
-        frame f{h.type, std::string(h.length, '\0')};
-        auto [ec2, n2] =
-            co_await asio::async_read(sock, asio::buffer(f.payload), ctr::as_tuple_awaitable);
-        if (ec2) co_return read_result{std::nullopt, "truncated frame"};
-        co_return read_result{std::move(f), {}};
-    } catch (const protocol_error& e) {
-        co_return read_result{std::nullopt, e.what()};
-    }
 }
 
 // A refusal the client may read; sent without ever blocking the loop on a peer that won't read.
@@ -204,7 +182,13 @@ asio::awaitable<void> server::session(stream_protocol::socket sock) {
                 say_goodbye(sock, *why);
                 co_return;
             }
-            auto resp = co_await handle(sup_, std::get<nlohmann::json>(req));
+            auto& request = std::get<nlohmann::json>(req);
+            // These keep the connection for good: a stream of frames instead of answers.
+            if (is_stream_op(request)) {
+                co_await serve_stream(std::move(sock), sup_, request);
+                co_return;
+            }
+            auto resp = co_await handle(sup_, request);
             // A client that stops reading its answers loses its connection, not our memory.
             auto bytes = encode_frame(frame_type::response, resp.dump());
             deadline.expires_after(request_deadline);

@@ -11,7 +11,9 @@ std::string encode_resize(window_size ws) {
 
 window_size decode_resize(std::string_view p) {
     if (p.size() != 4) throw protocol_error(fmt::format("resize frame of {} bytes", p.size()));
-    auto byte = [&](std::size_t i) { return static_cast<std::uint16_t>(static_cast<unsigned char>(p[i])); };
+    auto byte = [&](std::size_t i) {
+        return static_cast<std::uint16_t>(static_cast<unsigned char>(p[i]));
+    };
     return {static_cast<std::uint16_t>(byte(0) << 8 | byte(1)),
             static_cast<std::uint16_t>(byte(2) << 8 | byte(3))};
 }

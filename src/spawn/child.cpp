@@ -249,14 +249,77 @@ void reset_signals(int report) noexcept {
     if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) die(report, step::reset_signals, errno);
 }
 
-} // namespace
+// Like runc and crun: the PTY comes from the container's own devpts instance, so `tty` inside
+// names /dev/pts/N that exists there; only the master leaves, to the supervisor.
+void take_terminal(int sock, int report) noexcept {
+    int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) die(report, step::open_terminal, errno);
+    int unlock = 0;
+    if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) die(report, step::open_terminal, errno);
+    int peer = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (peer < 0) die(report, step::open_terminal, errno);
 
-void run_child(const plan& p, const child_fds& fds) noexcept {
+    char byte = 't';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    ::memcpy(CMSG_DATA(c), &master, sizeof(int));
+    ssize_t n;
+    do
+        n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) die(report, step::send_terminal, n < 0 ? errno : EPIPE);
+    ::close(master);
+    ::close(sock);
+
+    // The child is a session leader without a terminal (setsid at its start): it may take one.
+    if (::ioctl(peer, TIOCSCTTY, 0) != 0) die(report, step::set_controlling_tty, errno);
+    if (::dup2(peer, 0) < 0 || ::dup2(peer, 1) < 0 || ::dup2(peer, 2) < 0)
+        die(report, step::set_stdio, errno);
+    if (peer > 2) ::close(peer);
+}
+
+// From stdio to exec, shared by a container's first process and an exec'd one.
+[[noreturn]] void become_command(const plan& p, const child_fds& fds) noexcept {
     const int report = fds.report;
-    // Own session first: a Ctrl-C on the supervisor's terminal must not reach containers.
-    ::setsid();
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die(report, step::wait_parent, errno);
-    // Sync point 1. After PDEATHSIG is armed, EOF here can only mean the parent is gone.
+    if (fds.terminal_socket >= 0)
+        take_terminal(fds.terminal_socket, report);
+    else if (::dup2(fds.stdin_fd, 0) < 0 || ::dup2(fds.stdout_fd, 1) < 0 ||
+             ::dup2(fds.stderr_fd, 2) < 0)
+        die(report, step::set_stdio, errno);
+    if (::chdir(p.workdir.c_str()) != 0) die(report, step::chdir_workdir, errno);
+    ::umask(022);
+    reset_signals(report);
+    // Whatever fd the supervisor holds, opened with or without O_CLOEXEC, ends here at exec.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) die(report, step::close_fds, errno);
+    // Raising a hard limit needs CAP_SYS_RESOURCE, which the container may not keep.
+    if (p.nofile && ::setrlimit(RLIMIT_NOFILE, &*p.nofile) != 0)
+        die(report, step::set_rlimit, errno);
+    drop_privileges(p, report);
+
+    int first_err = ENOENT;
+    for (const char* candidate : p.candidates) {
+        ::execve(candidate, p.argv.data(), p.envp.data());
+        // Like execvp: keep searching past "not here", remember "here but not runnable".
+        if (errno != ENOENT && errno != ENOTDIR) {
+            first_err = errno;
+            if (errno != EACCES) break;
+        }
+    }
+    die(report, step::exec, first_err);
+}
+
+// Sync point 1. After PDEATHSIG is armed, EOF here can only mean the parent is gone.
+void wait_for_parent(const child_fds& fds) noexcept {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die(fds.report, step::wait_parent, errno);
     char go = 0;
     ssize_t n;
     do
@@ -264,6 +327,15 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
     while (n < 0 && errno == EINTR);
     if (n != 1) ::_exit(exit_setup_failed);
     ::close(fds.sync);
+}
+
+} // namespace
+
+void run_child(const plan& p, const child_fds& fds) noexcept {
+    const int report = fds.report;
+    // Own session first: a Ctrl-C on the supervisor's terminal must not reach containers.
+    ::setsid();
+    wait_for_parent(fds);
 
     ::umask(0);
     if (::sethostname(p.hostname.data(), p.hostname.size()) != 0)
@@ -300,28 +372,18 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
     if (::chdir("/") != 0) die(report, step::detach_old_root, errno);
     ::close(rootfd);
 
-    if (::dup2(fds.stdin_fd, 0) < 0 || ::dup2(fds.stdout_fd, 1) < 0 || ::dup2(fds.stderr_fd, 2) < 0)
-        die(report, step::set_stdio, errno);
-    if (::chdir(p.workdir.c_str()) != 0) die(report, step::chdir_workdir, errno);
-    ::umask(022);
-    reset_signals(report);
-    // Whatever fd the supervisor holds, opened with or without O_CLOEXEC, ends here at exec.
-    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) die(report, step::close_fds, errno);
-    // Raising a hard limit needs CAP_SYS_RESOURCE, which the container may not keep.
-    if (p.nofile && ::setrlimit(RLIMIT_NOFILE, &*p.nofile) != 0)
-        die(report, step::set_rlimit, errno);
-    drop_privileges(p, report);
+    become_command(p, fds);
+}
 
-    int first_err = ENOENT;
-    for (const char* candidate : p.candidates) {
-        ::execve(candidate, p.argv.data(), p.envp.data());
-        // Like execvp: keep searching past "not here", remember "here but not runnable".
-        if (errno != ENOENT && errno != ENOTDIR) {
-            first_err = errno;
-            if (errno != EACCES) break;
-        }
-    }
-    die(report, step::exec, first_err);
+void run_exec_child(const plan& p, const child_fds& fds) noexcept {
+    // Its own session, like the container's first process: no terminal's signals but its own.
+    ::setsid();
+    wait_for_parent(fds);
+    // All at once through the pidfd: joining the mount namespace makes its root and cwd ours.
+    if (::setns(fds.container_pidfd, fds.namespaces) != 0)
+        die(fds.report, step::join_namespaces, errno);
+    ::close(fds.container_pidfd);
+    become_command(p, fds);
 }
 
 } // namespace ctr::spawn

@@ -109,6 +109,14 @@ std::string describe(const failure& f, const plan& p) {
         return fmt::format("umount2(old root, MNT_DETACH): {}", why);
     case step::set_stdio:
         return fmt::format("dup2(stdio): {}", why);
+    case step::open_terminal:
+        return fmt::format("open a terminal (/dev/ptmx) in container {}: {}", p.name, why);
+    case step::send_terminal:
+        return fmt::format("send the terminal of container {} to the supervisor: {}", p.name, why);
+    case step::set_controlling_tty:
+        return fmt::format("ioctl(TIOCSCTTY) in container {}: {}", p.name, why);
+    case step::join_namespaces:
+        return fmt::format("setns(namespaces of container {}): {}", p.name, why);
     case step::chdir_workdir:
         return fmt::format("chdir(\"{}\"): {}", p.workdir, why);
     case step::reset_signals:

@@ -89,6 +89,12 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 }
 } // namespace
 
+namespace {
+void set_command(plan& p, const std::vector<std::string>& argv, std::vector<std::string> env,
+                 const std::string& workdir);
+void set_privileges(plan& p, const config::container& c);
+} // namespace
+
 std::vector<std::string> container_env(const config::container& c) {
     std::vector<std::string> env{std::string("PATH=") + default_path, "HOSTNAME=" + c.hostname,
                                  "HOME=/root", "container=ctr-supervisor"};
@@ -108,20 +114,49 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
     p.merged = paths.merged().string();
     p.overlay_options = fmt::format("lowerdir={},upperdir={},workdir={}", overlay_path(c.rootfs),
                                     overlay_path(paths.upper()), overlay_path(paths.work()));
-    p.workdir = c.workdir.empty() ? "/" : c.workdir;
-    p.argv_storage = c.command;
-    p.env_storage = container_env(c);
-    p.candidate_storage = search(c.command.front(), p.env_storage);
-    p.argv = c_strings(p.argv_storage);
-    p.envp = c_strings(p.env_storage);
-    for (auto& s : p.candidate_storage)
-        p.candidates.push_back(s.c_str());
+    set_command(p, c.command, container_env(c), c.workdir);
     if (!hosts_file.empty()) {
         p.bind_storage = {hosts_file.string(), "etc", "hosts"};
         p.binds.push_back(
             {p.bind_storage[0].c_str(), p.bind_storage[1].c_str(), p.bind_storage[2].c_str()});
     }
 
+    set_privileges(p, c);
+    plan_mounts(p, c.isolation.mounts);
+    return p;
+}
+
+plan make_exec_plan(const config::container& c, const std::vector<std::string>& argv,
+                    const std::vector<std::string>& env, const std::string& workdir, bool tty) {
+    if (argv.empty() || argv.front().empty()) fail("exec needs a command");
+    plan p;
+    p.name = c.name;
+    auto vars = container_env(c);
+    if (tty && !c.tty) vars.push_back("TERM=xterm");
+    for (auto& kv : env) {
+        if (kv.find('=') == std::string::npos || kv.front() == '=')
+            fail("exec: environment entry \"{}\" is not K=V", kv);
+        set_var(vars, kv);
+    }
+    set_command(p, argv, std::move(vars), workdir.empty() ? c.workdir : workdir);
+    set_privileges(p, c);
+    return p;
+}
+
+namespace {
+void set_command(plan& p, const std::vector<std::string>& argv, std::vector<std::string> env,
+                 const std::string& workdir) {
+    p.workdir = workdir.empty() ? "/" : workdir;
+    p.argv_storage = argv;
+    p.env_storage = std::move(env);
+    p.candidate_storage = search(argv.front(), p.env_storage);
+    p.argv = c_strings(p.argv_storage);
+    p.envp = c_strings(p.env_storage);
+    for (auto& s : p.candidate_storage)
+        p.candidates.push_back(s.c_str());
+}
+
+void set_privileges(plan& p, const config::container& c) {
     const auto& iso = c.isolation;
     p.last_capability = last_capability();
     // A capability the kernel does not know, or the supervisor does not hold, cannot be granted.
@@ -132,8 +167,7 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
     if (iso.nofile)
         p.nofile =
             rlimit{static_cast<rlim_t>(iso.nofile->soft), static_cast<rlim_t>(iso.nofile->hard)};
-    plan_mounts(p, iso.mounts);
-    return p;
 }
+} // namespace
 
 } // namespace ctr::spawn

@@ -18,6 +18,10 @@ namespace {
 constexpr state all_states[] = {state::stopped, state::starting, state::running, state::stopping,
                                 state::backoff, state::exited,   state::failed};
 
+constexpr std::size_t scrollback_bytes = 64 * 1024;
+// How long a run's output may take to reach EOF once its first process was reaped.
+constexpr milliseconds drain_limit{500};
+
 std::string seconds(std::chrono::steady_clock::duration d) {
     return fmt::format("{:.1f}s", std::chrono::duration<double>(d).count());
 }
@@ -51,8 +55,16 @@ std::optional<state> parse_state(std::string_view s) {
 
 container::container(asio::any_io_executor ex, config::container cfg, spawner& sp,
                      notifier& changed)
-    : cfg_(std::move(cfg)), spawner_(sp), changed_(changed), wake_(ex), timer_(ex) {
+    : cfg_(std::move(cfg)), spawner_(sp),
+      hub_(ex, cfg_.name, tty::log_file(sp.log_file(cfg_.name), sp.log_limits()), scrollback_bytes),
+      changed_(changed), wake_(ex), timer_(ex) {
     st_.name = cfg_.name;
+}
+
+asio::awaitable<spawn_result> container::exec(const spawner::exec_request& req) {
+    if (!child_ || child_->reaped() || st_.current != state::running)
+        fail("container {} is not running", cfg_.name);
+    co_return co_await spawner_.exec(cfg_, child_->pidfd(), cgroup_, req);
 }
 
 void container::set_state(state s) {
@@ -179,11 +191,13 @@ asio::awaitable<void> container::run() {
         std::optional<cgroup::group> cg;
         std::optional<child_process> child;
         std::string error;
+        tty::run_io r_io;
         try {
             auto r = co_await spawner_.start(cfg_);
             if (r.cgroup) cg.emplace(std::move(*r.cgroup));
             child.emplace(std::move(r.child));
             error = std::move(r.setup_error);
+            r_io = std::move(r.io);
         } catch (const std::exception& e) {
             error = e.what();
         }
@@ -197,6 +211,7 @@ asio::awaitable<void> container::run() {
                 st_.error.clear();
                 st_.started_at = std::chrono::system_clock::now();
                 log::info(cfg_.name, "running as pid {}", child->pid());
+                hub_.begin(std::move(r_io), fmt::format("started, pid {}", child->pid()));
                 set_state(state::running);
             }
             stopped_on_request_ = false;
@@ -205,6 +220,13 @@ asio::awaitable<void> container::run() {
             cgroup_ = nullptr;
             st_.reason = cg ? close_cgroup(*cg) : "";
             st_.last_exit = exit;
+            if (!start_failed) {
+                auto how = sys::describe(*exit);
+                if (!st_.reason.empty()) how += fmt::format(" ({})", st_.reason);
+                // Named, not braced in the co_await: GCC 12 destroys such temporaries twice.
+                tty::run_end ended{exit, st_.reason, {}};
+                co_await hub_.end(std::move(ended), how, drain_limit);
+            }
             st_.pid = 0;
             st_.started_at.reset();
             child_ = nullptr;
@@ -213,6 +235,7 @@ asio::awaitable<void> container::run() {
         if (start_failed) {
             st_.error = error;
             log::error(cfg_.name, "failed to start: {}", error);
+            hub_.mark(fmt::format("failed to start: {}", error));
         } else {
             log::info(cfg_.name, "{}{} after {}", sys::describe(*exit),
                       st_.reason.empty() ? "" : fmt::format(" ({})", st_.reason), seconds(lasted));

@@ -25,6 +25,40 @@ using namespace asio::experimental::awaitable_operators;
 namespace fs = std::filesystem;
 
 namespace {
+void make_pipe(unique_fd& read, unique_fd& write, const char* what) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2({})", what);
+    read.reset(fds[0]);
+    write.reset(fds[1]);
+}
+} // namespace
+
+// A new process's stdio: the child's ends (borrowed by launch, closed here once it has them) and
+// the supervisor's, which go to the hub.
+spawner::child_stdio::child_stdio(bool terminal, bool stdin_open) : terminal_(terminal) {
+    if (terminal) return;
+    make_pipe(hub_.out, child_out_, "stdout");
+    make_pipe(hub_.err, child_err_, "stderr");
+    if (stdin_open)
+        make_pipe(child_in_, hub_.in, "stdin");
+    else
+        child_in_ = sys::open_file("/dev/null", O_RDONLY);
+}
+
+spawn::stdio_fds spawner::child_stdio::for_child() const {
+    if (terminal_) return {.terminal = true};
+    return {child_in_.get(), child_out_.get(), child_err_.get(), false};
+}
+
+tty::run_io spawner::child_stdio::for_hub() {
+    // The child has its copies: holding ours would hide the EOF of its output.
+    child_in_.reset();
+    child_out_.reset();
+    child_err_.reset();
+    return std::move(hub_);
+}
+
+namespace {
 // The image is shared by every container and never written; refuse anything but a real folder,
 // checked again at each start since it may have changed since the config was read.
 void check_image(const fs::path& image) {
@@ -56,6 +90,7 @@ std::string describe(const cgroup::layout& l) {
 spawner::spawner(asio::any_io_executor ex, fs::path state_dir, networks* nets, int max_in_flight)
     : ex_(ex), state_dir_(std::move(state_dir)), nets_(nets), cgroups_(state_dir_),
       free_(max_in_flight), slot_freed_(ex) {
+    sys::make_dirs(state_dir_ / "logs", 0700);
     const auto& layout = cgroups_.drv().hierarchies();
     log::info("supervisor", "cgroup {}: {}; containers under {}", cgroup::to_string(layout.ver),
               describe(layout), cgroups_.parent().string());
@@ -91,7 +126,6 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     // the child's mount namespace and dies with it.
     for (auto& d : {p.dir, p.upper(), p.work(), p.merged()})
         sys::make_dirs(d, 0700);
-    sys::make_dirs(log_file(c.name).parent_path(), 0700);
     fs::path hosts = p.dir / "hosts";
     bool networked = nets_ && nets_->prepare(c, hosts);
     spawn::plan plan = spawn::make_plan(c, p, networked ? hosts : fs::path{});
@@ -99,9 +133,8 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     // the emptied cgroup.
     cgroup::group cg = cgroups_.create(c.name, limits_of(c.limits));
 
-    unique_fd null = sys::open_file("/dev/null", O_RDONLY);
-    unique_fd log = sys::open_file(log_file(c.name), O_WRONLY | O_APPEND | O_CREAT, 0640);
-    spawn::launched child = spawn::launch(plan, {null.get(), log.get(), log.get()});
+    child_stdio io(c.tty, c.stdin_open);
+    spawn::launched child = spawn::launch(plan, io.for_child());
     // Waiting at sync point 1, it has run none of its command yet: its first instruction, and
     // every process it forks, count against the container's limits.
     cg.place(child.pid());
@@ -118,8 +151,29 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     pid_t pid = child.pid();
     auto running = child.release();
     unplug.dismiss(); // from here on the lifecycle calls finished() once the child is reaped
-    spawn_result result{std::move(cg), child_process(ex_, pid, std::move(running.pidfd)), {}};
+    spawn_result result{std::move(cg), child_process(ex_, pid, std::move(running.pidfd)), {}, {}};
+    co_await await_exec(result, running, plan, std::move(io));
+    co_return result;
+}
 
+asio::awaitable<spawn_result> spawner::exec(const config::container& c, int container_pidfd,
+                                            cgroup::group* cg, const exec_request& req) {
+    spawn::plan plan = spawn::make_exec_plan(c, req.argv, req.env, req.workdir, req.tty);
+    child_stdio io(req.tty, req.stdin_open);
+    int namespaces =
+        CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+    spawn::launched child = spawn::launch_exec(plan, io.for_child(), container_pidfd, namespaces);
+    if (cg) cg->place(child.pid());
+    pid_t pid = child.pid();
+    auto running = child.release();
+    spawn_result result{std::nullopt, child_process(ex_, pid, std::move(running.pidfd)), {}, {}};
+    co_await await_exec(result, running, plan, std::move(io));
+    co_return result;
+}
+
+// Sync point 2: EOF on the report pipe once the child exec'd, or its failure record.
+asio::awaitable<void> spawner::await_exec(spawn_result& result, spawn::launched::running& running,
+                                          const spawn::plan& plan, child_stdio io) {
     asio::posix::stream_descriptor report(ex_, running.report.release());
     spawn::failure f{};
     asio::steady_timer deadline(ex_, setup_deadline_);
@@ -130,15 +184,22 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
         result.child.signal(SIGKILL);
         result.setup_error =
             fmt::format("set-up did not reach exec within {} s", setup_deadline_.count());
-    } else {
-        auto [ec, n] = std::get<0>(outcome);
-        if (n == sizeof f)
-            result.setup_error = spawn::describe(f, plan);
-        else if (n != 0)
-            result.setup_error = "set-up ended with a truncated failure report";
-        // n == 0 at EOF: the report pipe closed at exec.
+        co_return;
     }
-    co_return result;
+    auto [ec, n] = std::get<0>(outcome);
+    if (n == sizeof f)
+        result.setup_error = spawn::describe(f, plan);
+    else if (n != 0)
+        result.setup_error = "set-up ended with a truncated failure report";
+    if (!result.setup_error.empty()) co_return;
+    // n == 0 at EOF: the report pipe closed at exec, so a terminal was sent before it.
+    try {
+        if (running.terminal) io.take_terminal(spawn::receive_terminal(running.terminal.get()));
+        result.io = io.for_hub();
+    } catch (const std::exception& e) {
+        result.child.signal(SIGKILL);
+        result.setup_error = e.what();
+    }
 }
 
 } // namespace ctr::supervise

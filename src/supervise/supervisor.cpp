@@ -18,13 +18,9 @@ supervisor::supervisor(asio::io_context& io, config::config cfg)
       spawner_(io.get_executor(), cfg_.sup.state_dir, &nets_),
       signals_(io, sys::block_into_signalfd({SIGTERM, SIGINT, SIGHUP, SIGCHLD}).release()) {
     sys::become_subreaper();
-    for (auto& c : cfg_.containers) {
-        if (c.tty)
-            log::warn(c.name, "tty = true: terminals are not implemented yet; stdin is /dev/null "
-                              "and output goes to its log");
+    for (auto& c : cfg_.containers)
         containers_.push_back(
             std::make_unique<container>(io.get_executor(), c, spawner_, changed_));
-    }
 }
 
 supervisor::~supervisor() = default;

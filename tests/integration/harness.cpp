@@ -69,6 +69,20 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 } // namespace
 
 run_result run(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
+    return run_with_input(argv, std::nullopt, limit);
+}
+
+run_result run_with_input(const std::vector<std::string>& argv,
+                          const std::optional<std::string>& input,
+                          std::chrono::milliseconds limit) {
+    // The input waits in a pipe (it must fit in one: tests send a few lines), closed behind it.
+    int in[2] = {-1, -1};
+    if (input) {
+        if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+        if (::write(in[1], input->data(), input->size()) != static_cast<ssize_t>(input->size()))
+            throw std::runtime_error("test input does not fit in a pipe");
+        ::close(in[1]);
+    }
     // Output goes to files, not pipes, so a chatty child can never block on a full pipe.
     char out_name[] = "/tmp/ctr-test-out-XXXXXX";
     char err_name[] = "/tmp/ctr-test-err-XXXXXX";
@@ -80,7 +94,7 @@ run_result run(const std::vector<std::string>& argv, std::chrono::milliseconds l
         ::dup2(out, 1);
         ::dup2(err, 2);
         int null = ::open("/dev/null", O_RDONLY);
-        ::dup2(null, 0);
+        ::dup2(input ? in[0] : null, 0);
         std::vector<char*> args;
         for (auto& a : argv)
             args.push_back(const_cast<char*>(a.c_str()));
@@ -88,6 +102,7 @@ run_result run(const std::vector<std::string>& argv, std::chrono::milliseconds l
         ::execv(args[0], args.data());
         ::_exit(127);
     }
+    if (input) ::close(in[0]);
     int pidfd = pidfd_open(pid);
     run_result r;
     auto status = wait_pidfd(pidfd, pid, limit);
@@ -177,8 +192,13 @@ int lab::stop(int sig, std::chrono::milliseconds limit) {
 }
 
 run_result lab::ctl(std::vector<std::string> args, std::chrono::milliseconds limit) {
+    return ctl_input(std::move(args), std::nullopt, limit);
+}
+
+run_result lab::ctl_input(std::vector<std::string> args, const std::optional<std::string>& input,
+                          std::chrono::milliseconds limit) {
     args.insert(args.begin(), {(build_dir() / "ctrctl").string(), "--socket", socket.string()});
-    return run(args, limit);
+    return run_with_input(args, input, limit);
 }
 
 nlohmann::json lab::ps() {

@@ -30,6 +30,10 @@ struct run_result {
 };
 // Runs argv to completion (killed after `limit`), capturing stdout and stderr.
 run_result run(const std::vector<std::string>& argv, std::chrono::milliseconds limit = 60s);
+// The same with `input` as its stdin, a pipe closed after it (nothing: /dev/null).
+run_result run_with_input(const std::vector<std::string>& argv,
+                          const std::optional<std::string>& input,
+                          std::chrono::milliseconds limit = 60s);
 
 class lab {
   public:
@@ -47,6 +51,8 @@ class lab {
     bool running() const { return pidfd_ >= 0; }
 
     run_result ctl(std::vector<std::string> args, std::chrono::milliseconds limit = 60s);
+    run_result ctl_input(std::vector<std::string> args, const std::optional<std::string>& input,
+                         std::chrono::milliseconds limit = 60s);
     nlohmann::json ps();
     nlohmann::json status(const std::string& name); // null when no such container
     bool wait_state(const std::string& state, const std::vector<std::string>& names,

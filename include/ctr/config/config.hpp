@@ -80,6 +80,7 @@ struct container {
     std::string workdir = "/";
     std::string hostname; // defaults to name
     bool tty = false;
+    bool stdin_open = false; // `stdin`: without a terminal, an input pipe instead of /dev/null
     restart_policy restart = restart_policy::no;
     std::chrono::milliseconds stop_timeout{10'000}; // [supervisor] stop_timeout unless overridden
     std::string network; // the [network NAME] it joins; "" for loopback only

@@ -57,6 +57,10 @@ enum class step : std::int32_t {
     pivot_root,
     detach_old_root,
     set_stdio,
+    open_terminal,       // /dev/ptmx of the container's devpts, its unlock, its peer (TIOCGPTPEER)
+    send_terminal,       // the master to the supervisor over the terminal socket (SCM_RIGHTS)
+    set_controlling_tty, // setsid and TIOCSCTTY on the peer
+    join_namespaces,     // exec: setns(container's pidfd, ...)
     chdir_workdir,
     reset_signals,
     close_fds,
@@ -82,12 +86,22 @@ inline constexpr int exit_not_executable = 126;
 inline constexpr int exit_not_found = 127;
 
 struct child_fds {
-    int sync;   // read end: the parent's go
-    int report; // write end: a failure record, or EOF at exec
-    int stdin_fd, stdout_fd, stderr_fd;
+    int sync;                           // read end: the parent's go
+    int report;                         // write end: a failure record, or EOF at exec
+    int stdin_fd, stdout_fd, stderr_fd; // unused with a terminal
+    // With a terminal (-1: none): the child opens a PTY from the container's own devpts, sends
+    // its master over this socket and makes the peer its controlling terminal and fds 0, 1, 2.
+    int terminal_socket = -1;
+    // exec only: the container's first process, whose namespaces the child joins.
+    int container_pidfd = -1;
+    int namespaces = 0; // CLONE_NEW* flags to join
 };
 
 [[noreturn]] void run_child(const plan& p, const child_fds& fds) noexcept;
+// A process in a running container (`ctrctl exec`): joins its namespaces (the parent has set
+// its pid namespace for children already), then the same stdio, privileges and exec as
+// run_child. Only the plan's command, workdir, rlimits and privileges are used.
+[[noreturn]] void run_exec_child(const plan& p, const child_fds& fds) noexcept;
 
 // The failure as a message from the parent's copy of the plan:
 // `exec "/bin/nosuch": No such file or directory`.

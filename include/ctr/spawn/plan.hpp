@@ -81,4 +81,9 @@ std::vector<std::string> container_env(const config::container& c);
 plan make_plan(const config::container& c, const overlay_paths& paths,
                const std::filesystem::path& hosts_file = {});
 
+// A process to exec in the running container `c`: its command, the container's environment with
+// `env` (K=V) over it, `workdir` (empty: the container's), the container's privileges.
+plan make_exec_plan(const config::container& c, const std::vector<std::string>& argv,
+                    const std::vector<std::string>& env, const std::string& workdir, bool tty);
+
 } // namespace ctr::spawn

@@ -21,6 +21,8 @@ class child_process {
     ~child_process();
 
     pid_t pid() const { return pid_; }
+    // Borrowed: valid while this object lives (exec joins the container's namespaces with it).
+    int pidfd() { return pidfd_.native_handle(); }
     bool reaped() const { return status_.has_value(); }
     // Completes when the process has exited, and reaps it.
     asio::awaitable<sys::exit_status> wait_exit();

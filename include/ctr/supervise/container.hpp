@@ -23,6 +23,7 @@
 #include "ctr/supervise/notifier.hpp"
 #include "ctr/supervise/spawner.hpp"
 #include "ctr/sys/process.hpp"
+#include "ctr/tty/hub.hpp"
 
 namespace ctr::supervise {
 
@@ -59,6 +60,14 @@ class container {
     // What its cgroup counts now; throws ctr::error when no process of it runs.
     cgroup::stats usage() const;
 
+    // Its terminal or pipes, its log and scrollback, across its runs.
+    tty::hub& terminal() { return hub_; }
+    std::filesystem::path log_path() const { return spawner_.log_file(cfg_.name); }
+    tty::log_limits log_limits() const { return spawner_.log_limits(); }
+    // A new process in the running container (ctrctl exec). Throws ctr::error when it is not
+    // running; set-up failures of the process come back in setup_error.
+    asio::awaitable<spawn_result> exec(const spawner::exec_request& req);
+
     const status& current() const { return st_; }
     const config::container& config() const { return cfg_; }
     // Stopped, exited or failed, with nothing about to start it again.
@@ -78,6 +87,7 @@ class container {
 
     config::container cfg_;
     spawner& spawner_;
+    tty::hub hub_;
     notifier& changed_;
     notifier wake_;
     asio::steady_timer timer_;

@@ -11,10 +11,12 @@
 
 #include "ctr/cgroup/tree.hpp"
 #include "ctr/config/config.hpp"
+#include "ctr/spawn/launch.hpp"
 #include "ctr/spawn/plan.hpp"
 #include "ctr/supervise/child_process.hpp"
 #include "ctr/supervise/networks.hpp"
 #include "ctr/supervise/notifier.hpp"
+#include "ctr/tty/hub.hpp"
 
 namespace ctr::supervise {
 
@@ -25,6 +27,7 @@ struct spawn_result {
     std::optional<cgroup::group> cgroup;
     child_process child;
     std::string setup_error; // empty when the command was exec'd
+    tty::run_io io;          // its terminal master, or its pipes; empty when set-up failed
 };
 
 class spawner {
@@ -38,14 +41,40 @@ class spawner {
     // Throws ctr::error / std::system_error when no process could be made at all.
     asio::awaitable<spawn_result> start(const config::container& c);
 
+    // A new process in the running container whose first process is `container_pidfd`, placed
+    // in its cgroup `cg` (may be null). Set-up failures come back in setup_error.
+    struct exec_request {
+        std::vector<std::string> argv, env; // env: K=V, over the container's
+        std::string workdir;                // empty: the container's
+        bool tty = false, stdin_open = false;
+    };
+    asio::awaitable<spawn_result> exec(const config::container& c, int container_pidfd,
+                                       cgroup::group* cg, const exec_request& req);
+
     // The container's first process has been reaped: release what its run held.
     void finished(const std::string& name);
 
     spawn::overlay_paths paths(const std::string& name) const;
     std::filesystem::path containers_dir() const { return state_dir_ / "containers"; }
     std::filesystem::path log_file(const std::string& name) const;
+    tty::log_limits log_limits() const { return log_limits_; }
 
   private:
+    class child_stdio {
+      public:
+        child_stdio(bool terminal, bool stdin_open);
+        spawn::stdio_fds for_child() const;
+        void take_terminal(unique_fd master) { hub_.terminal = std::move(master); }
+        tty::run_io for_hub();
+
+      private:
+        bool terminal_;
+        unique_fd child_in_, child_out_, child_err_;
+        tty::run_io hub_;
+    };
+    asio::awaitable<void> await_exec(spawn_result& result, spawn::launched::running& running,
+                                     const spawn::plan& plan, child_stdio io);
+
     asio::any_io_executor ex_;
     std::filesystem::path state_dir_;
     networks* nets_;
@@ -53,6 +82,7 @@ class spawner {
     int free_;
     notifier slot_freed_;
     std::chrono::seconds setup_deadline_{10};
+    tty::log_limits log_limits_;
 };
 
 } // namespace ctr::supervise

@@ -1,10 +1,10 @@
-#include "ctr/supervise/notifier.hpp"
+#include "ctr/core/notifier.hpp"
 
 #include <asio/use_awaitable.hpp>
 
 #include "ctr/core/awaitable.hpp"
 
-namespace ctr::supervise {
+namespace ctr {
 
 notifier::notifier(asio::any_io_executor ex) : timer_(ex, asio::steady_timer::time_point::max()) {}
 
@@ -16,4 +16,4 @@ void notifier::notify() {
     timer_.cancel();
 }
 
-} // namespace ctr::supervise
+} // namespace ctr

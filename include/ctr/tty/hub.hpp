@@ -1,0 +1,133 @@
+// One container's output and input, whether or not anyone is attached.
+//
+//   terminal master ─┐                       ┌─▶ log file (rotated; marker per start/exit)
+//   (or stdout and   ├─▶ drain: ≤ 256 KiB ───┼─▶ scrollback ring (replayed on attach)
+//    stderr pipes)  ─┘   per wake-up         └─▶ each subscriber's queue ─▶ its client
+//
+//   clients' input ─▶ input queue (bounded) ─▶ one writer ─▶ master (or stdin pipe)
+//
+// The hub always drains, so a container never blocks on its terminal; a wake-up reads a bounded
+// amount, so a flooding container cannot hold up the loop; each subscriber's queue is bounded,
+// so a client that stops reading is dropped instead of waited for. The hub outlives runs: a
+// container's restarts begin and end runs on the same hub, its log and its scrollback.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+
+#include "ctr/core/notifier.hpp"
+#include "ctr/core/unique_fd.hpp"
+#include "ctr/sys/process.hpp"
+#include "ctr/tty/log_file.hpp"
+#include "ctr/tty/scrollback.hpp"
+#include "ctr/tty/terminal.hpp"
+
+namespace ctr::tty {
+
+enum class stream : std::uint8_t { out, err };
+
+// How a run ended, for attached clients.
+struct run_end {
+    std::optional<sys::exit_status> exit; // none: it never ran (set-up failed)
+    std::string reason;                   // "oom-killed", or empty
+    std::string error;                    // the set-up failure, or empty
+};
+
+// The fds of one run, owned by the hub from begin() on. Either a terminal, or pipes.
+struct run_io {
+    unique_fd terminal; // the PTY master
+    unique_fd out, err; // read ends of stdout and stderr
+    unique_fd in;       // write end of stdin (none: no input)
+};
+
+// One client's view of the hub. The hub fills the queue; the client's writer drains it.
+class subscriber {
+  public:
+    enum class kind {
+        attach, // output of the current run, then its end
+        follow, // output and log markers across runs, until the client leaves
+    };
+    struct chunk {
+        stream from;
+        std::string bytes;
+    };
+
+    subscriber(asio::any_io_executor ex, kind k, std::size_t limit);
+
+    bool has_data() const { return !queue_.empty(); }
+    chunk pop();
+    // Set once: the run ended (attach only). Sent after the queue is empty.
+    const std::optional<run_end>& ended() const { return ended_; }
+    // Set once: the client fell more than `limit` bytes behind; the queue is dropped.
+    bool overflowed() const { return overflowed_; }
+    // Wakes on data, end and overflow.
+    notifier& wake() { return wake_; }
+    kind what() const { return kind_; }
+
+  private:
+    friend class hub;
+    void push(stream from, std::string_view bytes);
+    void end(run_end e);
+
+    kind kind_;
+    std::size_t limit_;
+    std::deque<chunk> queue_;
+    std::size_t queued_ = 0;
+    std::optional<run_end> ended_;
+    bool overflowed_ = false;
+    notifier wake_;
+};
+
+class hub {
+  public:
+    static constexpr std::size_t read_budget = 256 * 1024; // bytes per wake-up per fd
+    static constexpr std::size_t input_limit = 64 * 1024;  // queued input, all clients
+
+    // `log` and a `scrollback_bytes` of 0 are optional (an exec's relay has neither).
+    hub(asio::any_io_executor ex, std::string name, std::optional<log_file> log,
+        std::size_t scrollback_bytes);
+    ~hub();
+    hub(const hub&) = delete;
+    hub& operator=(const hub&) = delete;
+
+    // A run started: its fds are drained from now on. `marker` goes to the log.
+    void begin(run_io io, std::string_view marker);
+    // Its first process was reaped: waits (at most `drain_limit`) until its output fds reach
+    // EOF so the last lines are not lost, closes them, writes `marker` to the log and ends every
+    // attach subscriber with `how`.
+    asio::awaitable<void> end(run_end how, std::string_view marker,
+                              std::chrono::milliseconds drain_limit);
+    // A line in the log (and to followers) outside any run, e.g. a start that failed early.
+    void mark(std::string_view marker);
+
+    // The scrollback is queued first when `replay`. Subscribers leave with unsubscribe().
+    std::shared_ptr<subscriber> subscribe(subscriber::kind k, bool replay, std::size_t limit);
+    void unsubscribe(const std::shared_ptr<subscriber>& s);
+
+    bool running() const;
+    bool has_terminal() const;
+    bool takes_input() const;
+    // Queues input for the process; waits while the queue is over input_limit. Input to a run
+    // without input, or that ended, is dropped.
+    asio::awaitable<void> write_input(std::string bytes);
+    // The stdin pipe's write end is closed: the process reads EOF (pipes only).
+    void close_input();
+    // TIOCSWINSZ on the master, now and on every later run's terminal.
+    void resize(window_size ws);
+
+    struct state; // shared with the run's coroutines, which may outlive a hub being destroyed
+
+  private:
+    std::shared_ptr<state> s_;
+};
+
+} // namespace ctr::tty

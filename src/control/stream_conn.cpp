@@ -1,0 +1,96 @@
+#include "stream_conn.hpp"
+
+#include "frame_io.hpp"
+#include <sys/socket.h>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/write.hpp>
+
+#include "ctr/control/stream.hpp"
+#include "ctr/core/awaitable.hpp"
+#include "ctr/core/log.hpp"
+
+namespace ctr::control {
+
+using namespace asio::experimental::awaitable_operators;
+
+void stream_conn::finish(std::string why) {
+    if (!done) {
+        done = true;
+        error = std::move(why);
+    }
+    if (sub) sub->wake().notify();
+}
+
+nlohmann::json exit_json(const tty::run_end& e) {
+    using nlohmann::json;
+    json j{{"exit_code", nullptr},
+           {"signal", nullptr},
+           {"reason", e.reason.empty() ? json(nullptr) : json(e.reason)},
+           {"error", e.error.empty() ? json(nullptr) : json(e.error)}};
+    if (e.exit) {
+        if (e.exit->exited())
+            j["exit_code"] = e.exit->code;
+        else
+            j["signal"] = sys::signal_name(e.exit->signal);
+    }
+    return j;
+}
+
+asio::awaitable<void> refuse(asio::local::stream_protocol::socket& sock, const std::string& why) {
+    // Built outside the co_await: GCC 12 miscompiles braced JSON temporaries inside one.
+    std::string answer = nlohmann::json{{"ok", false}, {"error", why}}.dump();
+    co_await write_frame(sock, frame_type::response, answer);
+}
+
+namespace {
+asio::awaitable<void> until_overflow(tty::subscriber& sub) {
+    while (!sub.overflowed())
+        co_await sub.wake().wait();
+}
+} // namespace
+
+asio::awaitable<void> pump(std::shared_ptr<stream_conn> c) {
+    auto& sub = *c->sub;
+    for (;;) {
+        if (c->done) break;
+        if (sub.overflowed()) {
+            c->error = fmt::format("dropped: more than {} KiB of output unread",
+                                   client_queue_limit / 1024);
+            break;
+        }
+        if (sub.has_data()) {
+            auto chunk = sub.pop();
+            auto type =
+                chunk.from == tty::stream::out ? frame_type::stdout_data : frame_type::stderr_data;
+            auto bytes = encode_frame(type, chunk.bytes);
+            // The queue may overflow while this write waits on a client that does not read.
+            auto r = co_await (
+                asio::async_write(c->sock, asio::buffer(bytes), ctr::as_tuple_awaitable) ||
+                until_overflow(sub));
+            if (r.index() == 1) {
+                // Mid-frame: no notice can follow on this stream.
+                log::warn("supervisor", "{}: client dropped, more than {} KiB of output unread",
+                          c->who, client_queue_limit / 1024);
+                co_return;
+            }
+            if (std::get<0>(std::get<0>(r))) co_return; // the client is gone
+            continue;
+        }
+        if (sub.ended()) {
+            co_await write_frame(c->sock, frame_type::exit, exit_json(*sub.ended()).dump());
+            co_return;
+        }
+        co_await sub.wake().wait();
+    }
+    if (!c->error.empty()) {
+        log::warn("supervisor", "{}: {}", c->who, c->error);
+        // Best effort and never blocking: the client may be the one that stopped reading.
+        auto bytes = encode_frame(frame_type::error, c->error);
+        std::error_code ec;
+        c->sock.non_blocking(true, ec);
+        ::send(c->sock.native_handle(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+}
+
+} // namespace ctr::control

@@ -1,0 +1,40 @@
+// One stream connection's shared state, private to src/control. The pump coroutine is its only
+// writer; the reader coroutine and the run's end only tell it, through finish() and the
+// subscriber, what to do.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <asio/awaitable.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <nlohmann/json.hpp>
+
+#include "ctr/tty/hub.hpp"
+
+namespace ctr::control {
+
+struct stream_conn {
+    explicit stream_conn(asio::local::stream_protocol::socket s) : sock(std::move(s)) {}
+
+    // The client detached or hung up (no `why`), or sent something wrong (`why`, sent back in an
+    // error frame). The pump stops at its next frame boundary.
+    void finish(std::string why = {});
+
+    asio::local::stream_protocol::socket sock;
+    std::shared_ptr<tty::subscriber> sub;
+    std::string who; // "attach to web-1", for the supervisor's log
+    std::string error;
+    bool done = false;
+};
+
+// Sends the subscriber's output, then its run's end as an exit frame; stops early on finish()
+// or when the client falls behind by more than the subscriber's limit.
+asio::awaitable<void> pump(std::shared_ptr<stream_conn> c);
+
+nlohmann::json exit_json(const tty::run_end& e);
+
+// A {"ok": false} answer, sent before the connection is dropped.
+asio::awaitable<void> refuse(asio::local::stream_protocol::socket& sock, const std::string& why);
+
+} // namespace ctr::control
