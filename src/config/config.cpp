@@ -47,6 +47,7 @@ container make_container(std::string name, const container_spec& spec, const sup
     c.env = d.env;
     c.workdir = d.workdir;
     c.tty = d.tty;
+    c.stdin_open = d.stdin_open;
     c.restart = d.restart;
     c.stop_timeout = d.stop_timeout.value_or(sup.stop_timeout);
     if (d.network) {
@@ -78,6 +79,7 @@ class reader {
                 problem(s.line, "unknown section {}", label_of(s));
         }
         // Only now is [supervisor] known, wherever it stood in the file.
+        if (cfg_.sup.log_dir.empty()) cfg_.sup.log_dir = cfg_.sup.state_dir / "logs";
         expand();
         // Only now is every [network] known, wherever it stood: a container may name a later one.
         networks_.check_clashes(problems_);

@@ -80,6 +80,9 @@ constexpr key_rule rules[] = {
     {"supervisor", "state_dir",    occurs::optional,   set<&sup::state_dir, parse_path>},
     {"supervisor", "stop_timeout", occurs::optional,   set<&sup::stop_timeout, parse_duration>},
     {"supervisor", "socket_group", occurs::optional,   set<&sup::socket_group, parse_group>},
+    {"supervisor", "log_dir",      occurs::optional,   set<&sup::log_dir, parse_path>},
+    {"supervisor", "log_max_size", occurs::optional,   set<&sup::log_max_size, parse_log_max_size>},
+    {"supervisor", "log_max_files", occurs::optional,  set<&sup::log_max_files, parse_log_max_files>},
 
     {"container",  "rootfs",       occurs::required,   set<&draft::rootfs, parse_rootfs>},
     {"container",  "command",      occurs::required,   set<&draft::command, parse_command>},
@@ -87,6 +90,7 @@ constexpr key_rule rules[] = {
     {"container",  "workdir",      occurs::optional,   set<&draft::workdir, parse_workdir>},
     {"container",  "hostname",     occurs::optional,   set<&draft::hostname, parse_hostname>},
     {"container",  "tty",          occurs::optional,   set<&draft::tty, parse_bool>},
+    {"container",  "stdin",        occurs::optional,   set<&draft::stdin_open, parse_bool>},
     {"container",  "restart",      occurs::optional,   set<&draft::restart, parse_restart>},
     {"container",  "replicas",     occurs::optional,   set<&draft::replicas, parse_replicas>},
     {"container",  "stop_timeout", occurs::optional,   set<&draft::stop_timeout, parse_duration>},

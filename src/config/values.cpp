@@ -1,9 +1,8 @@
 #include "values.hpp"
 
-#include <grp.h>
-
 #include <cerrno>
 #include <charconv>
+#include <grp.h>
 #include <limits>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -116,8 +115,7 @@ unsigned parse_mtu(std::string_view v) {
     return n;
 }
 
-std::uint64_t parse_memory(std::string_view v) {
-    constexpr std::uint64_t min = 4ull << 20;
+std::uint64_t parse_size(std::string_view v, std::string_view example) {
     constexpr std::uint64_t max = std::numeric_limits<std::int64_t>::max(); // v1 takes a signed
     std::uint64_t n = 0;
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -131,10 +129,31 @@ std::uint64_t parse_memory(std::string_view v) {
             if (suffix[0] == c || suffix[0] == c - 32) shift = s;
     if (ec != std::errc{} || shift < 0)
         throw std::invalid_argument(
-            "expected bytes with an optional K, M, G or T suffix, like 64M");
+            fmt::format("expected bytes with an optional K, M, G or T suffix, like {}", example));
     if (n > (max >> shift)) throw std::invalid_argument("too large");
-    n <<= shift;
+    return n << shift;
+}
+
+std::uint64_t parse_memory(std::string_view v) {
+    constexpr std::uint64_t min = 4ull << 20;
+    std::uint64_t n = parse_size(v, "64M");
     if (n < min) throw std::invalid_argument("at least 4M (4194304 bytes)");
+    return n;
+}
+
+std::uint64_t parse_log_max_size(std::string_view v) {
+    // Smaller files would rotate on nearly every write of a busy container.
+    constexpr std::uint64_t min = 1u << 10;
+    std::uint64_t n = parse_size(v, "10M");
+    if (n < min) throw std::invalid_argument("at least 1K (1024 bytes)");
+    return n;
+}
+
+unsigned parse_log_max_files(std::string_view v) {
+    unsigned n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > 1000)
+        throw std::invalid_argument("expected a whole number from 1 to 1000");
     return n;
 }
 

@@ -33,12 +33,17 @@ std::string parse_subnet(std::string_view v);  // "10.88.0.0/24"
 std::string parse_address(std::string_view v); // "10.88.0.1"
 std::string parse_ip(std::string_view v);      // "auto" or an address
 unsigned parse_mtu(std::string_view v);        // 576 (IPv4's minimum) .. 9000 (jumbo frames)
-// Cgroup limits. Bytes with an optional K, M, G or T suffix (powers of 1024), at least 4M.
+// Bytes with an optional K, M, G or T suffix (powers of 1024); `example` goes in the message.
+std::uint64_t parse_size(std::string_view v, std::string_view example);
+// Cgroup limits. A size of at least 4M.
 std::uint64_t parse_memory(std::string_view v);
 // A whole number of processes from 1, or "max" (no limit: nothing).
 std::optional<std::uint64_t> parse_pids(std::string_view v);
 // CPUs as a decimal like 0.5 or 2, from 0.01 (1 ms of every 100 ms period).
 double parse_cpu(std::string_view v);
+// Container logs: a size of at least 1K per file; 1 to 1000 files, the current one included.
+std::uint64_t parse_log_max_size(std::string_view v);
+unsigned parse_log_max_files(std::string_view v);
 // Relative paths resolve against ctx.base_dir.
 std::filesystem::path parse_path(std::string_view v, const value_context& ctx);
 // A path that, with ctx.check_paths, must be a real directory, not a symlink to one.

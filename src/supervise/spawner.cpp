@@ -87,10 +87,13 @@ std::string describe(const cgroup::layout& l) {
 }
 } // namespace
 
-spawner::spawner(asio::any_io_executor ex, fs::path state_dir, networks* nets, int max_in_flight)
-    : ex_(ex), state_dir_(std::move(state_dir)), nets_(nets), cgroups_(state_dir_),
+spawner::spawner(asio::any_io_executor ex, fs::path state_dir, networks* nets, output_settings out,
+                 int max_in_flight)
+    : ex_(ex), state_dir_(std::move(state_dir)), nets_(nets),
+      log_dir_(out.log_dir.empty() ? state_dir_ / "logs" : std::move(out.log_dir)),
+      log_limits_(out.limits), cgroups_(state_dir_),
       free_(max_in_flight), slot_freed_(ex) {
-    sys::make_dirs(state_dir_ / "logs", 0700);
+    sys::make_dirs(log_dir_, 0700);
     const auto& layout = cgroups_.drv().hierarchies();
     log::info("supervisor", "cgroup {}: {}; containers under {}", cgroup::to_string(layout.ver),
               describe(layout), cgroups_.parent().string());
@@ -108,7 +111,7 @@ spawn::overlay_paths spawner::paths(const std::string& name) const {
 }
 
 fs::path spawner::log_file(const std::string& name) const {
-    return state_dir_ / "logs" / (name + ".log");
+    return log_dir_ / (name + ".log");
 }
 
 asio::awaitable<spawn_result> spawner::start(const config::container& c) {

@@ -15,7 +15,8 @@ namespace ctr::supervise {
 supervisor::supervisor(asio::io_context& io, config::config cfg)
     : io_(io), cfg_(std::move(cfg)), state_(cfg_.sup.state_dir),
       nets_(io.get_executor(), cfg_, cfg_.sup.state_dir / "networks"), changed_(io.get_executor()),
-      spawner_(io.get_executor(), cfg_.sup.state_dir, &nets_),
+      spawner_(io.get_executor(), cfg_.sup.state_dir, &nets_,
+               {cfg_.sup.log_dir, {cfg_.sup.log_max_size, cfg_.sup.log_max_files}}),
       signals_(io, sys::block_into_signalfd({SIGTERM, SIGINT, SIGHUP, SIGCHLD}).release()) {
     sys::become_subreaper();
     for (auto& c : cfg_.containers)

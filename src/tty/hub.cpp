@@ -9,7 +9,6 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
-#include <fmt/chrono.h>
 
 #include "ctr/core/awaitable.hpp"
 #include "ctr/core/error.hpp"
@@ -206,9 +205,7 @@ void hub::mark(std::string_view marker) {
     std::string line;
     for (auto& sub : s_->subs) {
         if (sub->what() != subscriber::kind::follow) continue;
-        if (line.empty())
-            line = fmt::format("[ctr-supervisor {:%Y-%m-%dT%H:%M:%SZ}] {}\n",
-                               fmt::gmtime(std::time(nullptr)), marker);
+        if (line.empty()) line = marker_line(marker);
         sub->push(stream::out, line);
     }
 }

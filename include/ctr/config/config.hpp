@@ -23,6 +23,11 @@ struct supervisor {
     std::filesystem::path state_dir = default_state_dir;
     std::chrono::milliseconds stop_timeout{10'000};
     std::string socket_group; // a group whose members may use the socket besides root
+    // Where NAME.log and its rotations go. Left empty here; parse() makes it state_dir/logs
+    // when the file does not say, since state_dir may be given after it or not at all.
+    std::filesystem::path log_dir;
+    std::uint64_t log_max_size = 10u << 20; // bytes per log file before it rotates
+    unsigned log_max_files = 5;             // files kept per container, the current one included
 };
 
 // A [network NAME] section: a bridge carrying the gateway address of one IPv4 subnet. Addresses
@@ -80,7 +85,9 @@ struct container {
     std::string workdir = "/";
     std::string hostname; // defaults to name
     bool tty = false;
-    bool stdin_open = false; // `stdin`: without a terminal, an input pipe instead of /dev/null
+    // Without a terminal: keep a pipe open as its stdin for attach to write to (else /dev/null).
+    // Not named `stdin`, which <cstdio> may define as a macro.
+    bool stdin_open = false;
     restart_policy restart = restart_policy::no;
     std::chrono::milliseconds stop_timeout{10'000}; // [supervisor] stop_timeout unless overridden
     std::string network; // the [network NAME] it joins; "" for loopback only

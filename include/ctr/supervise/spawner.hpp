@@ -35,8 +35,12 @@ class spawner {
     // `nets` (may be null: no networks) gives networked containers their port before they run.
     // Probes the host's cgroups and clears the cgroups a killed earlier run on the same state
     // dir left; throws when the supervisor's cgroup folders cannot be made.
+    struct output_settings {
+        std::filesystem::path log_dir; // empty: state_dir/logs
+        tty::log_limits limits;
+    };
     spawner(asio::any_io_executor ex, std::filesystem::path state_dir, networks* nets,
-            int max_in_flight = 16);
+            output_settings out = {}, int max_in_flight = 16);
 
     // Throws ctr::error / std::system_error when no process could be made at all.
     asio::awaitable<spawn_result> start(const config::container& c);
@@ -78,11 +82,12 @@ class spawner {
     asio::any_io_executor ex_;
     std::filesystem::path state_dir_;
     networks* nets_;
+    std::filesystem::path log_dir_;
+    tty::log_limits log_limits_;
     cgroup::tree cgroups_;
     int free_;
     notifier slot_freed_;
     std::chrono::seconds setup_deadline_{10};
-    tty::log_limits log_limits_;
 };
 
 } // namespace ctr::supervise

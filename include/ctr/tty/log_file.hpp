@@ -48,6 +48,9 @@ class log_file {
     bool at_line_start_ = true;
 };
 
+// `[ctr-supervisor <UTC time>] text\n`, the line mark() writes (newlines in text made spaces).
+std::string marker_line(std::string_view text);
+
 // The log's files that exist, oldest first (NAME.log.<n> ... NAME.log.1, NAME.log).
 std::vector<std::filesystem::path> log_files(const std::filesystem::path& current,
                                              unsigned max_files);
