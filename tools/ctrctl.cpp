@@ -59,7 +59,9 @@ int main(int argc, char** argv) {
     for (auto [cmd, help] : {std::pair{"start", "Start a container"},
                              std::pair{"stop", "Stop a container (TERM, then KILL)"},
                              std::pair{"restart", "Stop a container, then start it again"},
-                             std::pair{"kill", "Send a signal to a container's process"}})
+                             std::pair{"kill", "Send a signal to a container's process"},
+                             std::pair{"attach", "Attach to a container's terminal or output"},
+                             std::pair{"logs", "Print a container's log"}})
         app.add_subcommand(cmd, help)->add_option("name", name, "Container name")->required();
     app.get_subcommand("stop")
         ->add_option("-t,--time", time, "Seconds before KILL (default: the container's)")
@@ -83,16 +85,14 @@ int main(int argc, char** argv) {
 
     attach_options attach_opts;
     bool no_replay = false;
-    auto* attach_cmd = app.add_subcommand("attach", "Attach to a container's terminal or output");
-    attach_cmd->add_option("name", name, "Container name")->required();
+    auto* attach_cmd = app.get_subcommand("attach");
     attach_cmd
         ->add_option("--detach-keys", attach_opts.detach_keys,
                      "Keys that detach (default: $CTR_DETACH_KEYS, else ctrl-p,ctrl-q)")
         ->check(valid<ctr::tty::parse_detach_keys>);
     attach_cmd->add_flag("--no-replay", no_replay, "Do not print the recent output first");
     logs_options logs_opts;
-    auto* logs_cmd = app.add_subcommand("logs", "Print a container's log");
-    logs_cmd->add_option("name", name, "Container name")->required();
+    auto* logs_cmd = app.get_subcommand("logs");
     logs_cmd->add_flag("-f,--follow", logs_opts.follow, "Keep printing new output until Ctrl-C");
     std::size_t tail = 0;
     auto* tail_opt = logs_cmd->add_option("--tail", tail, "Only the last N lines");
@@ -117,14 +117,12 @@ int main(int argc, char** argv) {
     }
 
     const std::string op = app.get_subcommands().front()->get_name();
-    auto path = [&] {
-        return socket_path(socket_opt->count() ? std::optional(socket) : std::nullopt);
-    };
+    auto path = socket_path(socket_opt->count() ? std::optional(socket) : std::nullopt);
     attach_opts.replay = !no_replay;
     if (tail_opt->count()) logs_opts.tail = tail;
-    if (op == "attach") return attach(path(), name, attach_opts);
-    if (op == "logs") return logs(path(), name, logs_opts);
-    if (op == "exec") return exec(path(), name, exec_opts);
+    if (op == "attach") return attach(path, name, attach_opts);
+    if (op == "logs") return logs(path, name, logs_opts);
+    if (op == "exec") return exec(path, name, exec_opts);
     json request{{"op", op}};
     if (op != "ps" && op != "wait" && op != "net" && (op != "stats" || !name.empty()))
         request["name"] = name;
@@ -137,7 +135,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        client c(path());
+        client c(path);
         json response = c.call(request);
         if (op != "ps" && op != "net" && op != "stats") return 0;
         json list = response.value(op == "net" ? "networks" : "containers", json::array());
