@@ -1,6 +1,7 @@
-// ctrctl: one request to a running ctr-supervisor over its control socket, one answer printed.
+// ctrctl: one request to a running ctr-supervisor over its control socket, one answer printed;
+// attach, logs and exec stream instead (ctr/control/stream_client.hpp).
 // Exit codes: 0 success; 1 failure, with one `ctrctl: ` line on stderr (a refused request, a
-// `wait` that timed out, no supervisor); 2 usage error.
+// `wait` that timed out, no supervisor); 2 usage error; attach and exec return the process's.
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -16,7 +17,9 @@
 #include "ctr/config/config.hpp"
 #include "ctr/control/client.hpp"
 #include "ctr/control/format.hpp"
+#include "ctr/control/stream_client.hpp"
 #include "ctr/core/error.hpp"
+#include "ctr/tty/detach_keys.hpp"
 
 namespace {
 
@@ -56,7 +59,9 @@ int main(int argc, char** argv) {
     for (auto [cmd, help] : {std::pair{"start", "Start a container"},
                              std::pair{"stop", "Stop a container (TERM, then KILL)"},
                              std::pair{"restart", "Stop a container, then start it again"},
-                             std::pair{"kill", "Send a signal to a container's process"}})
+                             std::pair{"kill", "Send a signal to a container's process"},
+                             std::pair{"attach", "Attach to a container's terminal or output"},
+                             std::pair{"logs", "Print a container's log"}})
         app.add_subcommand(cmd, help)->add_option("name", name, "Container name")->required();
     app.get_subcommand("stop")
         ->add_option("-t,--time", time, "Seconds before KILL (default: the container's)")
@@ -78,6 +83,33 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(valid<parse_seconds>);
 
+    attach_options attach_opts;
+    bool no_replay = false;
+    auto* attach_cmd = app.get_subcommand("attach");
+    attach_cmd
+        ->add_option("--detach-keys", attach_opts.detach_keys,
+                     "Keys that detach (default: $CTR_DETACH_KEYS, else ctrl-p,ctrl-q)")
+        ->check(valid<ctr::tty::parse_detach_keys>);
+    attach_cmd->add_flag("--no-replay", no_replay, "Do not print the recent output first");
+    logs_options logs_opts;
+    auto* logs_cmd = app.get_subcommand("logs");
+    logs_cmd->add_flag("-f,--follow", logs_opts.follow, "Keep printing new output until Ctrl-C");
+    std::size_t tail = 0;
+    auto* tail_opt = logs_cmd->add_option("--tail", tail, "Only the last N lines");
+    exec_options exec_opts;
+    auto* exec_cmd = app.add_subcommand("exec", "Run a command in a running container");
+    exec_cmd->add_flag("-t,--tty", exec_opts.tty, "Give the command a terminal");
+    exec_cmd->add_flag("-i,--interactive", exec_opts.interactive, "Send stdin to the command");
+    exec_cmd->add_option("-e,--env", exec_opts.env, "Set an environment variable (K=V)")
+        ->allow_extra_args(false) // -e A=1 NAME: NAME is not a second variable
+        ->check([](const std::string& kv) {
+            return kv.find('=') == std::string::npos || kv.front() == '=' ? "expected K=V" : "";
+        });
+    exec_cmd->add_option("-w,--workdir", exec_opts.workdir, "Working directory inside");
+    exec_cmd->add_option("name", name, "Container name")->required();
+    exec_cmd->add_option("command", exec_opts.argv, "Command and its arguments (after --)")
+        ->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -85,6 +117,12 @@ int main(int argc, char** argv) {
     }
 
     const std::string op = app.get_subcommands().front()->get_name();
+    auto path = socket_path(socket_opt->count() ? std::optional(socket) : std::nullopt);
+    attach_opts.replay = !no_replay;
+    if (tail_opt->count()) logs_opts.tail = tail;
+    if (op == "attach") return attach(path, name, attach_opts);
+    if (op == "logs") return logs(path, name, logs_opts);
+    if (op == "exec") return exec(path, name, exec_opts);
     json request{{"op", op}};
     if (op != "ps" && op != "wait" && op != "net" && (op != "stats" || !name.empty()))
         request["name"] = name;
@@ -97,7 +135,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        client c(socket_path(socket_opt->count() ? std::optional(socket) : std::nullopt));
+        client c(path);
         json response = c.call(request);
         if (op != "ps" && op != "net" && op != "stats") return 0;
         json list = response.value(op == "net" ? "networks" : "containers", json::array());
