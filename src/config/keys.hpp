@@ -24,6 +24,7 @@ struct container_draft {
     std::string workdir = "/";
     std::optional<std::string> hostname;
     bool tty = false;
+    bool init = false;
     restart_policy restart = restart_policy::no;
     std::optional<int> replicas;
     std::optional<std::chrono::milliseconds> stop_timeout;

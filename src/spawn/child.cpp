@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "ctr/spawn/init_image.hpp"
 #include "ctr/spawn/mount_table.hpp"
 #include "ctr/spawn/security.hpp"
 
@@ -249,6 +250,42 @@ void reset_signals(int report) noexcept {
     if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) die(report, step::reset_signals, errno);
 }
 
+// init = true: ctr-init from its sealed memfd, never from a path a container could reach. It
+// gets the report pipe on init_report_fd, open across this exec, and hands it on close-on-exec to
+// the command it forks. Signals stay blocked across the exec, so none sent before ctr-init waits
+// for them is dropped (PID 1 ignores a signal it has no handler for); ctr-init unblocks them for
+// the command.
+[[noreturn]] void exec_init(const plan& p, int report) noexcept {
+    int image = p.init_image;
+    if (image == init_report_fd) {
+        image = ::fcntl(image, F_DUPFD_CLOEXEC, init_report_fd + 1);
+        if (image < 0) die(report, step::prepare_init, errno);
+    }
+    // dup2 clears close-on-exec on its copy, but does nothing when the fd is already there.
+    int kept =
+        report == init_report_fd ? ::fcntl(report, F_SETFD, 0) : ::dup2(report, init_report_fd);
+    if (kept < 0) die(report, step::prepare_init, errno);
+    sigset_t all;
+    sigfillset(&all);
+    if (::sigprocmask(SIG_SETMASK, &all, nullptr) != 0) die(report, step::prepare_init, errno);
+    ::execveat(image, "", p.init_argv.data(), p.envp.data(), AT_EMPTY_PATH);
+    die(report, step::exec_init, errno);
+}
+
+[[noreturn]] void exec_command(const plan& p, int report) noexcept {
+    if (p.init_image >= 0) exec_init(p, report);
+    int first_err = ENOENT;
+    for (const char* candidate : p.candidates) {
+        ::execve(candidate, p.argv.data(), p.envp.data());
+        // Like execvp: keep searching past "not here", remember "here but not runnable".
+        if (errno != ENOENT && errno != ENOTDIR) {
+            first_err = errno;
+            if (errno != EACCES) break;
+        }
+    }
+    die(report, step::exec, first_err);
+}
+
 } // namespace
 
 void run_child(const plan& p, const child_fds& fds) noexcept {
@@ -311,17 +348,7 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
     if (p.nofile && ::setrlimit(RLIMIT_NOFILE, &*p.nofile) != 0)
         die(report, step::set_rlimit, errno);
     drop_privileges(p, report);
-
-    int first_err = ENOENT;
-    for (const char* candidate : p.candidates) {
-        ::execve(candidate, p.argv.data(), p.envp.data());
-        // Like execvp: keep searching past "not here", remember "here but not runnable".
-        if (errno != ENOENT && errno != ENOTDIR) {
-            first_err = errno;
-            if (errno != EACCES) break;
-        }
-    }
-    die(report, step::exec, first_err);
+    exec_command(p, report);
 }
 
 } // namespace ctr::spawn

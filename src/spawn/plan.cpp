@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "ctr/core/error.hpp"
+#include "ctr/spawn/init_image.hpp"
 
 namespace ctr::spawn {
 
@@ -134,6 +135,14 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
             rlimit{static_cast<rlim_t>(iso.nofile->soft), static_cast<rlim_t>(iso.nofile->hard)};
     plan_mounts(p, iso.mounts);
     return p;
+}
+
+void use_init(plan& p, int image_fd) {
+    p.init_image = image_fd;
+    p.init_argv_storage = {"ctr-init", std::to_string(init_report_fd), "--"};
+    p.init_argv_storage.insert(p.init_argv_storage.end(), p.argv_storage.begin(),
+                               p.argv_storage.end());
+    p.init_argv = c_strings(p.init_argv_storage);
 }
 
 } // namespace ctr::spawn

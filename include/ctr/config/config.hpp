@@ -80,6 +80,9 @@ struct container {
     std::string workdir = "/";
     std::string hostname; // defaults to name
     bool tty = false;
+    // ctr-init as PID 1: it reaps orphans and passes signals on to the command, which then
+    // never runs as PID 1 (whose signals without a handler the kernel drops).
+    bool init = false;
     restart_policy restart = restart_policy::no;
     std::chrono::milliseconds stop_timeout{10'000}; // [supervisor] stop_timeout unless overridden
     std::string network; // the [network NAME] it joins; "" for loopback only
