@@ -118,13 +118,16 @@ TEST_CASE("init = true reaps orphans that a command which never waits leaves as 
     auto without = ns_of(pid_of(l, "without"), "pid");
     REQUIRE_FALSE(with_init.empty());
     REQUIRE_FALSE(without.empty());
-    // The orphan's sleep 0.1 ends and turns zombie under a PID 1 that does not reap.
+    // The orphans' sleep 0.1 ends: a zombie under a PID 1 that does not reap, gone under one
+    // that does, which leaves ctr-init and the command's sleep.
+    auto settled = [&] {
+        return zombies_in(without) == 1 && processes_in_pid_ns(with_init).size() == 2;
+    };
     auto deadline = clock_type::now() + std::chrono::seconds(5);
-    while (zombies_in(without) == 0 && clock_type::now() < deadline)
+    while (!settled() && clock_type::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     CHECK(zombies_in(without) == 1);
     CHECK(zombies_in(with_init) == 0);
-    // ctr-init and the command's sleep, nothing else.
     CHECK(processes_in_pid_ns(with_init).size() == 2);
 }
 
