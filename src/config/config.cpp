@@ -48,6 +48,7 @@ container make_container(std::string name, const container_spec& spec, const sup
     c.workdir = d.workdir;
     c.tty = d.tty;
     c.stdin_open = d.stdin_open;
+    c.init = d.init;
     c.restart = d.restart;
     c.stop_timeout = d.stop_timeout.value_or(sup.stop_timeout);
     if (d.network) {

@@ -91,6 +91,7 @@ constexpr key_rule rules[] = {
     {"container",  "hostname",     occurs::optional,   set<&draft::hostname, parse_hostname>},
     {"container",  "tty",          occurs::optional,   set<&draft::tty, parse_bool>},
     {"container",  "stdin",        occurs::optional,   set<&draft::stdin_open, parse_bool>},
+    {"container",  "init",         occurs::optional,   set<&draft::init, parse_bool>},
     {"container",  "restart",      occurs::optional,   set<&draft::restart, parse_restart>},
     {"container",  "replicas",     occurs::optional,   set<&draft::replicas, parse_replicas>},
     {"container",  "stop_timeout", occurs::optional,   set<&draft::stop_timeout, parse_duration>},

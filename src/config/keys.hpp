@@ -25,6 +25,7 @@ struct container_draft {
     std::optional<std::string> hostname;
     bool tty = false;
     bool stdin_open = false;
+    bool init = false;
     restart_policy restart = restart_policy::no;
     std::optional<int> replicas;
     std::optional<std::chrono::milliseconds> stop_timeout;

@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "ctr/spawn/init_image.hpp"
 #include "ctr/spawn/mount_table.hpp"
 #include "ctr/spawn/security.hpp"
 
@@ -249,6 +250,42 @@ void reset_signals(int report) noexcept {
     if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) die(report, step::reset_signals, errno);
 }
 
+// init = true: ctr-init from its sealed memfd, never from a path a container could reach. It
+// gets the report pipe on init_report_fd, open across this exec, and hands it on close-on-exec to
+// the command it forks. Signals stay blocked across the exec, so none sent before ctr-init waits
+// for them is dropped (PID 1 ignores a signal it has no handler for); ctr-init unblocks them for
+// the command.
+[[noreturn]] void exec_init(const plan& p, int report) noexcept {
+    int image = p.init_image;
+    if (image == init_report_fd) {
+        image = ::fcntl(image, F_DUPFD_CLOEXEC, init_report_fd + 1);
+        if (image < 0) die(report, step::prepare_init, errno);
+    }
+    // dup2 clears close-on-exec on its copy, but does nothing when the fd is already there.
+    int kept =
+        report == init_report_fd ? ::fcntl(report, F_SETFD, 0) : ::dup2(report, init_report_fd);
+    if (kept < 0) die(report, step::prepare_init, errno);
+    sigset_t all;
+    sigfillset(&all);
+    if (::sigprocmask(SIG_SETMASK, &all, nullptr) != 0) die(report, step::prepare_init, errno);
+    ::execveat(image, "", p.init_argv.data(), p.envp.data(), AT_EMPTY_PATH);
+    die(report, step::exec_init, errno);
+}
+
+[[noreturn]] void exec_command(const plan& p, int report) noexcept {
+    if (p.init_image >= 0) exec_init(p, report);
+    int first_err = ENOENT;
+    for (const char* candidate : p.candidates) {
+        ::execve(candidate, p.argv.data(), p.envp.data());
+        // Like execvp: keep searching past "not here", remember "here but not runnable".
+        if (errno != ENOENT && errno != ENOTDIR) {
+            first_err = errno;
+            if (errno != EACCES) break;
+        }
+    }
+    die(report, step::exec, first_err);
+}
+
 // Like runc and crun: the PTY comes from the container's own devpts instance, so `tty` inside
 // names /dev/pts/N that exists there; only the master leaves, to the supervisor.
 void take_terminal(int sock, int report) noexcept {
@@ -305,16 +342,7 @@ void take_terminal(int sock, int report) noexcept {
         die(report, step::set_rlimit, errno);
     drop_privileges(p, report);
 
-    int first_err = ENOENT;
-    for (const char* candidate : p.candidates) {
-        ::execve(candidate, p.argv.data(), p.envp.data());
-        // Like execvp: keep searching past "not here", remember "here but not runnable".
-        if (errno != ENOENT && errno != ENOTDIR) {
-            first_err = errno;
-            if (errno != EACCES) break;
-        }
-    }
-    die(report, step::exec, first_err);
+    exec_command(p, report);
 }
 
 // Sync point 1. After PDEATHSIG is armed, EOF here can only mean the parent is gone.
@@ -378,6 +406,10 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
 void run_exec_child(const plan& p, const child_fds& fds) noexcept {
     // Its own session, like the container's first process: no terminal's signals but its own.
     ::setsid();
+    // Until exec it is a copy of the supervisor inside the container's pid namespace: not
+    // dumpable, so no process there (without CAP_SYS_PTRACE) can open its /proc/PID/exe, the
+    // host's supervisor binary (runc's CVE-2019-5736). exec resets it for the command.
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die(fds.report, step::wait_parent, errno);
     wait_for_parent(fds);
     // All at once through the pidfd: joining the mount namespace makes its root and cwd ours.
     if (::setns(fds.container_pidfd, fds.namespaces) != 0)

@@ -146,6 +146,12 @@ std::string describe(const failure& f, const plan& p) {
     }
     case step::exec:
         return fmt::format("exec \"{}\": {}", p.argv_storage.front(), why);
+    case step::prepare_init:
+        return fmt::format("hand the report pipe to ctr-init in container {}: {}", p.name, why);
+    case step::exec_init:
+        return fmt::format("execveat(ctr-init memfd) in container {}: {}", p.name, why);
+    case step::init_fork:
+        return fmt::format("ctr-init: fork for \"{}\": {}", p.argv_storage.front(), why);
     }
     return fmt::format("step {}: {}", static_cast<int>(f.what), why);
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "ctr/core/error.hpp"
+#include "ctr/spawn/init_image.hpp"
 
 namespace ctr::spawn {
 
@@ -169,5 +170,13 @@ void set_privileges(plan& p, const config::container& c) {
             rlimit{static_cast<rlim_t>(iso.nofile->soft), static_cast<rlim_t>(iso.nofile->hard)};
 }
 } // namespace
+
+void use_init(plan& p, int image_fd) {
+    p.init_image = image_fd;
+    p.init_argv_storage = {"ctr-init", std::to_string(init_report_fd), "--"};
+    p.init_argv_storage.insert(p.init_argv_storage.end(), p.argv_storage.begin(),
+                               p.argv_storage.end());
+    p.init_argv = c_strings(p.init_argv_storage);
+}
 
 } // namespace ctr::spawn

@@ -106,6 +106,19 @@ void spawner::finished(const std::string& name) {
     if (nets_) nets_->detach(name);
 }
 
+int spawner::init_image() {
+    if (!init_) {
+        auto binary = spawn::init_image::beside_self();
+        try {
+            init_.emplace(binary);
+        } catch (const std::exception& e) {
+            fail("init = true needs ctr-init beside the supervisor: {}", e.what());
+        }
+        log::info("supervisor", "ctr-init from \"{}\" sealed in a memfd", binary.string());
+    }
+    return init_->fd();
+}
+
 spawn::overlay_paths spawner::paths(const std::string& name) const {
     return {containers_dir() / name};
 }
@@ -124,6 +137,7 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     });
 
     check_image(c.rootfs);
+    int init_fd = c.init ? init_image() : -1;
     auto p = paths(c.name);
     // Upper and work persist across the container's restarts; the mount itself lives only in
     // the child's mount namespace and dies with it.
@@ -132,6 +146,7 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     fs::path hosts = p.dir / "hosts";
     bool networked = nets_ && nets_->prepare(c, hosts);
     spawn::plan plan = spawn::make_plan(c, p, networked ? hosts : fs::path{});
+    if (c.init) spawn::use_init(plan, init_fd);
     // Declared before the child, so a failure from here on kills the child first, then removes
     // the emptied cgroup.
     cgroup::group cg = cgroups_.create(c.name, limits_of(c.limits));

@@ -146,8 +146,9 @@ lab::~lab() {
 }
 
 bool lab::start(const std::vector<std::string>& extra_args) {
-    std::vector<std::string> argv{(build_dir() / "ctr-supervisor").string(), "--config",
-                                  config.string(), "--log-level", "debug"};
+    auto supervisor = binary.empty() ? build_dir() / "ctr-supervisor" : binary;
+    std::vector<std::string> argv{supervisor.string(), "--config", config.string(), "--log-level",
+                                  "debug"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     pid_ = ::fork();
     if (pid_ == 0) {

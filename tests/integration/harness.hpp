@@ -60,6 +60,7 @@ class lab {
 
     std::string log() const;                 // the supervisor's stderr
     fs::path dir, config, socket, state_dir; // socket: where start() waits for it to answer
+    fs::path binary;                         // the ctr-supervisor start() runs; "" for build's
     fs::path upper(const std::string& name) const;
     pid_t pid() const { return pid_; }
 

@@ -88,6 +88,9 @@ struct container {
     // Without a terminal: keep a pipe open as its stdin for attach to write to (else /dev/null).
     // Not named `stdin`, which <cstdio> may define as a macro.
     bool stdin_open = false;
+    // ctr-init as PID 1: it reaps orphans and passes signals on to the command, which then
+    // never runs as PID 1 (whose signals without a handler the kernel drops).
+    bool init = false;
     restart_policy restart = restart_policy::no;
     std::chrono::milliseconds stop_timeout{10'000}; // [supervisor] stop_timeout unless overridden
     std::string network; // the [network NAME] it joins; "" for loopback only

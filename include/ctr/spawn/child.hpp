@@ -18,6 +18,11 @@
 //   (2) read(report) ◀─────────────────────── execve: report is close-on-exec, so EOF = exec'd
 //                    ◀─────────────────────── or one failure record, then _exit(125|126|127)
 //
+// With init = true the child execs ctr-init (tools/ctr-init.cpp) from a sealed memfd instead,
+// with the report pipe on fd 3, open across that exec, and every signal blocked. ctr-init forks
+// the command, which holds fd 3 close-on-exec: (2) still means the command's own exec or its
+// failure record, and ctr-init closes its copy right after the fork.
+//
 // The child runs only async-signal-safe calls: no allocation, no exceptions, no locks.
 #pragma once
 
@@ -70,7 +75,10 @@ enum class step : std::int32_t {
     set_no_new_privs, // PR_SET_NO_NEW_PRIVS
     set_capabilities, // capset
     load_seccomp,     // detail: index in plan::seccomp
-    exec,
+    exec,             // the command's exec, by this child or, with init = true, by ctr-init's
+    prepare_init,     // init = true: the report pipe onto init_report_fd, open across exec
+    exec_init,        // execveat of the sealed ctr-init memfd
+    init_fork,        // ctr-init's fork of the command
 };
 
 // What a failed child writes to the report pipe, in one write.

@@ -70,6 +70,12 @@ struct plan {
     std::uint64_t capabilities = 0;   // bounding = permitted = effective; inheritable, ambient 0
     int last_capability = 0;          // the kernel's: the bounding set is dropped up to it
     std::vector<bpf_program> seccomp; // loaded in order; empty for `seccomp = unconfined`
+
+    // init = true: the child execs ctr-init from this sealed memfd (borrowed from the spawner's
+    // init_image) with init_argv, {"ctr-init", "3", "--", command...}; -1 without init.
+    int init_image = -1;
+    std::vector<std::string> init_argv_storage;
+    std::vector<char*> init_argv;
 };
 
 // The environment a container gets: PATH, HOSTNAME, HOME, container=ctr-supervisor, then the
@@ -85,5 +91,8 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
 // `env` (K=V) over it, `workdir` (empty: the container's), the container's privileges.
 plan make_exec_plan(const config::container& c, const std::vector<std::string>& argv,
                     const std::vector<std::string>& env, const std::string& workdir, bool tty);
+// Makes the child exec ctr-init from `image_fd` (an init_image's memfd, which must outlive the
+// child's exec), which runs the plan's command as its child.
+void use_init(plan& p, int image_fd);
 
 } // namespace ctr::spawn

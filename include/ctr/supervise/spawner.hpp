@@ -12,6 +12,7 @@
 #include "ctr/cgroup/tree.hpp"
 #include "ctr/config/config.hpp"
 #include "ctr/spawn/launch.hpp"
+#include "ctr/spawn/init_image.hpp"
 #include "ctr/spawn/plan.hpp"
 #include "ctr/supervise/child_process.hpp"
 #include "ctr/supervise/networks.hpp"
@@ -78,6 +79,10 @@ class spawner {
     };
     asio::awaitable<void> await_exec(spawn_result& result, spawn::launched::running& running,
                                      const spawn::plan& plan, child_stdio io);
+    // The sealed ctr-init image, made at the first start of a container with init = true and
+    // kept: every such container execs the same copy. Throws when ctr-init cannot be read, and
+    // tries again at the next start.
+    int init_image();
 
     asio::any_io_executor ex_;
     std::filesystem::path state_dir_;
@@ -88,6 +93,7 @@ class spawner {
     int free_;
     notifier slot_freed_;
     std::chrono::seconds setup_deadline_{10};
+    std::optional<spawn::init_image> init_;
 };
 
 } // namespace ctr::supervise
