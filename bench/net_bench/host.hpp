@@ -1,8 +1,9 @@
-// What the benchmark asks of the host and does to it: free names and subnets before a run,
-// the supervisor's memory and CPU during it, what is left after it, and the one way it runs
-// other programs (crun, ip, nsenter). It only ever removes what the caller names.
+// What the benchmark asks of the host and does to it beyond what it shares with the load test
+// (tools/host/host.hpp): signals, names, file systems, the network seen from outside, and the one
+// way it runs other programs (crun, ip, nsenter). It only ever removes what the caller names.
 #pragma once
 
+#include "host/host.hpp"
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -28,14 +29,22 @@ void install_signal_handlers();
 int pending_signal();
 void throw_if_interrupted();
 
-// A /24 inside 10.200.0.0/13 that overlaps no route (the default route aside) and no IPv4
-// address of this host, nor any of `avoid`, searched from a place picked by `seed`.
-std::string free_subnet(std::uint32_t seed, const std::vector<std::string>& avoid = {});
+// Shared with tools/loadtest (tools/host/host.hpp).
+using host::cpu_of;
+using host::cpu_seconds;
+using host::delete_links;
+using host::free_subnet;
+using host::kill_processes;
+using host::links;
+using host::mounts_mentioning;
+using host::pid_ns_of;
+using host::processes_in;
+using host::reap_exited_children;
+using host::remove_cgroups;
+using host::status_kib;
+
 // "10.201.7.0/24" -> the address of host number `host` in it ("10.201.7.<host>").
 std::string host_in(const std::string& subnet24, int host);
-
-// Names of this network namespace's links (/sys/class/net).
-std::set<std::string> links();
 // 6 random hex digits not found in any link name: a prefix no one else uses.
 std::string unique_tag(std::uint32_t seed);
 
@@ -44,27 +53,11 @@ std::string fs_type(const fs::path& path);
 // mkdtemp(parent/prefix-XXXXXX).
 fs::path make_temp_dir(const fs::path& parent, std::string_view prefix);
 
-// A "Vm...:" line of /proc/PID/status in KiB; nothing once the process has no memory.
-std::optional<long> status_kib(pid_t pid, std::string_view key);
-// utime+stime of the process itself, and of its reaped children, from /proc/PID/stat (a zombie
-// still shows them until it is reaped).
-struct cpu_seconds {
-    double self = 0;
-    double children = 0;
-};
-std::optional<cpu_seconds> cpu_of(pid_t pid);
 // Whether process `pid` has a handler for `sig` (SigCgt of /proc/PID/status).
 bool catches(pid_t pid, int sig);
 // Field 4 of /proc/PID/stat.
 std::optional<pid_t> parent_of(pid_t pid);
-
-// readlink /proc/PID/ns/pid ("pid:[4026532...]"); "" when the process is gone.
-std::string pid_ns_of(pid_t pid);
-// Processes whose pid namespace is one of `namespaces`.
-std::vector<pid_t> processes_in(const std::set<std::string>& namespaces);
-// Lines of /proc/self/mountinfo that mention `needle`.
-std::vector<std::string> mounts_mentioning(std::string_view needle);
-// Folders up to three levels under /sys/fs/cgroup/<hierarchy>/ whose name contains `needle`.
+// Cgroup folders (three levels deep at most) whose name contains `needle`.
 std::vector<fs::path> cgroups_named(std::string_view needle);
 // Hybrid cgroups (v1 controllers plus a cgroup2 at /sys/fs/cgroup/unified holding a
 // controller): crun 1.8 refuses to run there.
@@ -82,14 +75,6 @@ int run_command(const std::vector<std::string>& argv, int log_fd);
 // The absolute path of `program` in $PATH (and the sbin folders), or nothing.
 std::optional<fs::path> find_program(std::string_view program);
 
-// Reaps every child that has exited, without waiting (a subreaper's orphans).
-void reap_exited_children();
-
-// Removal, for whatever a run left: each returns what it could not remove, as text.
-// kill_processes reaps those of them that are our children (reap_exited_children).
-std::vector<std::string> kill_processes(const std::vector<pid_t>& pids);
-std::vector<std::string> delete_links(const std::vector<std::string>& names);
-std::vector<std::string> remove_cgroups(std::vector<fs::path> dirs);
 // Lazily detaches mounts under `dir` in this mount namespace, then removes the tree.
 std::vector<std::string> remove_dir(const fs::path& dir);
 

@@ -480,7 +480,6 @@ void netlink::create_port(const port_spec& p) {
 
     // The rest happens inside: the socket lives in the container's namespace.
     auto inside = in_namespace(p.netns_fd);
-    inside.impl_->change("lo", what + ": set lo up", IFF_UP, IFF_UP, {}, {});
     inside.impl_->change("eth0", what + ": set eth0 up", IFF_UP, IFF_UP, {}, {});
     int eth0 = inside.impl_->index_of("eth0", what);
     inside.impl_->add_address(

@@ -113,8 +113,15 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
     p.hostname = c.hostname.empty() ? c.name : c.hostname;
     p.image = c.rootfs.string();
     p.merged = paths.merged().string();
-    p.overlay_options = fmt::format("lowerdir={},upperdir={},workdir={}", overlay_path(c.rootfs),
-                                    overlay_path(paths.upper()), overlay_path(paths.work()));
+    // volatile: no sync of the upper file system when the overlay goes, which with the state dir
+    // on disk was a syncfs of that whole file system at every container's exit. The upper dir
+    // outlives a container's restarts, but not a crash of the machine: state_dir::recover()
+    // removes every container's files on the next start anyway, so the durability volatile gives
+    // up was never used. The kernel then refuses a second mount until work/work/incompat/volatile
+    // is removed (volatile_marker()); the spawner does that before each start.
+    p.overlay_options =
+        fmt::format("lowerdir={},upperdir={},workdir={},volatile", overlay_path(c.rootfs),
+                    overlay_path(paths.upper()), overlay_path(paths.work()));
     set_command(p, c.command, container_env(c), c.workdir);
     if (!hosts_file.empty()) {
         p.bind_storage = {hosts_file.string(), "etc", "hosts"};

@@ -5,7 +5,9 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
@@ -239,10 +241,20 @@ std::uint64_t held_capabilities() {
 }
 
 std::vector<bpf_program> seccomp_programs(std::uint64_t caps) {
-    std::vector<bpf_program> programs;
-    programs.push_back(main_program(caps));
-    programs.push_back(personality_program());
-    return programs;
+    // libseccomp takes about a millisecond to build the programs, once per start of every
+    // container otherwise; they depend on nothing but the capability set, of which a config has
+    // a handful. The lock is for tests that plan from several threads; the supervisor has one.
+    static std::mutex lock;
+    static std::map<std::uint64_t, std::vector<bpf_program>> built;
+    std::lock_guard hold(lock);
+    auto it = built.find(caps);
+    if (it == built.end()) {
+        std::vector<bpf_program> programs;
+        programs.push_back(main_program(caps));
+        programs.push_back(personality_program());
+        it = built.emplace(caps, std::move(programs)).first;
+    }
+    return it->second;
 }
 
 int load_seccomp(const bpf_program& program) noexcept {

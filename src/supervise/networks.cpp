@@ -1,3 +1,20 @@
+// One reconcile path (net::plan over desired() and the observed links, then net::apply) runs at
+// start-up and on repair, and a reload would call it too. A container's start and exit do not go
+// through it, on purpose:
+// - start: attach() creates the member's port with netlink::create_port from port_of(), the same
+//   spec desired() would give plan(). Going through plan() would need the observed state first:
+//   a dump of every link and address, O(members) per start and so O(N^2) for N starts (the
+//   100-container start-up target is 3 ms per container, and a dump of 200 links with their
+//   addresses is a good part of that). Worse, plan() cannot tell a live port from the host end
+//   a dying namespace still holds (link_state does not know where a veth's peer is): it would
+//   keep that stale end and set it up instead of replacing it; attach() knows the member has just
+//   been born, so any host end of its name is stale and is replaced.
+// - exit: detach() only drops the namespace fd. The kernel deletes both veth ends with the
+//   namespace; deleting them ourselves first costs ~20 ms a port, and a plan would find nothing
+//   to do anyway once the namespace is gone (and a port still there is removed by the next
+//   reconcile, as an owned link nobody wants).
+// The repair watch sees what a start or an exit changed and reconciles after its debounce, so
+// the two paths never disagree for long: both derive from port_of().
 #include "ctr/supervise/networks.hpp"
 
 #include <fcntl.h>
@@ -124,18 +141,15 @@ net::desired_state networks::desired() const {
     d.owned_prefix = std::string(net::owned_prefix);
     for (auto& [name, n] : nets_)
         d.bridges.push_back({name, n.cfg.bridge, n.gateway, n.cfg.mtu});
-    for (auto& [name, m] : members_) {
-        if (!m.netns || !m.address) continue;
-        auto& n = nets_.find(m.network)->second;
-        d.ports.push_back({name,
-                           m.host_if,
-                           n.cfg.bridge,
-                           {*m.address, n.gateway.prefix},
-                           n.gateway.address,
-                           n.cfg.mtu,
-                           m.netns.get()});
-    }
+    for (auto& [name, m] : members_)
+        if (m.netns && m.address) d.ports.push_back(port_of(name, m));
     return d;
+}
+
+net::port_spec networks::port_of(const std::string& container, const member& m) const {
+    auto& n = nets_.find(m.network)->second;
+    return {container,         m.host_if, n.cfg.bridge, {*m.address, n.gateway.prefix},
+            n.gateway.address, n.cfg.mtu, m.netns.get()};
 }
 
 // Only what is ours is visible to the plan: our bridges, and ports that are on them or carry a
@@ -181,7 +195,8 @@ bool networks::prepare(const config::container& c, const fs::path& hosts) {
         if (name == c.name && !c.hostname.empty() && c.hostname != c.name) text += " " + c.hostname;
         text += "\n";
     }
-    sys::write_file_atomic(hosts, text);
+    // Rewritten at every start, and only containers of this run read it: no fsync.
+    sys::replace_file(hosts, text);
     return true;
 }
 
@@ -189,18 +204,17 @@ void networks::attach(const std::string& container, pid_t pid) {
     auto it = members_.find(container);
     if (it == members_.end()) return;
     auto& m = it->second;
+    if (!m.address) fail("container {} has no address on network {}", container, m.network);
     m.netns = sys::open_file(fmt::format("/proc/{}/ns/net", pid), O_RDONLY);
-    auto want = desired();
-    auto port = std::find_if(want.ports.begin(), want.ports.end(),
-                             [&](auto& p) { return p.container == container; });
     try {
+        auto port = port_of(container, m);
         try {
-            nl_.create_port(*port);
+            nl_.create_port(port);
         } catch (const std::system_error& e) {
             // The previous run's namespace may still be dying with our host end in it.
             if (!is_errno(e, EEXIST)) throw;
             nl_.try_delete_link(m.host_if);
-            nl_.create_port(*port);
+            nl_.create_port(port);
         }
     } catch (...) {
         m.netns.reset();
@@ -294,8 +308,10 @@ void networks::close() {
         if (m.netns) nl_.try_delete_link(m.host_if);
         m.netns.reset();
     }
-    await_ports_gone(2s);
     if (nat_) nat_->remove();
+    // The bridges first: the ports still standing are being deleted by the kernel's namespace
+    // clean-up, and each one it has to unhook from a bridge costs it a bridge-port teardown
+    // under RTNL; once the bridge is gone they are plain veths (bench/README.md).
     for (auto& [name, n] : nets_) {
         if (!n.bridge_made) continue;
         if (int err = nl_.try_delete_link(n.cfg.bridge))
@@ -303,6 +319,7 @@ void networks::close() {
         else
             log::info(subject, "{}: deleted bridge {}", name, n.cfg.bridge);
     }
+    await_ports_gone(2s);
     sys::remove_tree(dir_);
 }
 

@@ -143,6 +143,8 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     // the child's mount namespace and dies with it.
     for (auto& d : {p.dir, p.upper(), p.work(), p.merged()})
         sys::make_dirs(d, 0700);
+    // A previous start of this run left it: its overlay is gone, and the machine has not crashed.
+    sys::remove_tree(p.volatile_marker());
     fs::path hosts = p.dir / "hosts";
     bool networked = nets_ && nets_->prepare(c, hosts);
     spawn::plan plan = spawn::make_plan(c, p, networked ? hosts : fs::path{});
@@ -164,7 +166,9 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     // the next one to find and kill it (the start time guards against a reused PID).
     nlohmann::json state{{"pid", child.pid()},
                          {"start_time", sys::start_time(child.pid()).value_or(0)}};
-    sys::write_file_atomic(p.dir / "state.json", state.dump());
+    // Without fsync: the case to survive is the supervisor being killed, and rename is atomic
+    // for that; after a crash of the machine there is no process left to kill.
+    sys::replace_file(p.dir / "state.json", state.dump());
 
     pid_t pid = child.pid();
     auto running = child.release();

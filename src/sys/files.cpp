@@ -50,15 +50,25 @@ void write_file(const fs::path& file, std::string_view content) {
     write_all(fd.get(), content, file);
 }
 
-void write_file_atomic(const fs::path& file, std::string_view content) {
+namespace {
+void write_then_rename(const fs::path& file, std::string_view content, bool sync) {
     fs::path tmp = file;
     tmp += ".tmp";
     unique_fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
     write_all(fd.get(), content, tmp);
-    if (::fsync(fd.get()) != 0) throw_errno("fsync(\"{}\")", tmp.string());
+    if (sync && ::fsync(fd.get()) != 0) throw_errno("fsync(\"{}\")", tmp.string());
     fd.reset();
     if (::rename(tmp.c_str(), file.c_str()) != 0)
         throw_errno("rename(\"{}\" to \"{}\")", tmp.string(), file.string());
+}
+} // namespace
+
+void write_file_atomic(const fs::path& file, std::string_view content) {
+    write_then_rename(file, content, true);
+}
+
+void replace_file(const fs::path& file, std::string_view content) {
+    write_then_rename(file, content, false);
 }
 
 int read_file_into(const fs::path& file, std::string& out, int flags) {

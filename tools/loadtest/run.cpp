@@ -1,6 +1,6 @@
 #include "run.hpp"
 
-#include "host.hpp"
+#include "host/host.hpp"
 #include "stats.hpp"
 #include "supervisor_process.hpp"
 #include <algorithm>
@@ -114,7 +114,7 @@ struct run_state {
     json call(const json& request) const { return control::client(s.socket()).call(request); }
 
     void sample_rss() {
-        if (auto kib = host::peak_rss_kib(sup->pid()))
+        if (auto kib = host::status_kib(sup->pid(), "VmHWM:"))
             peak_rss_kib = std::max(peak_rss_kib.value_or(0), *kib);
     }
 

@@ -1,6 +1,6 @@
 #include "supervisor_process.hpp"
 
-#include "host.hpp"
+#include "host/host.hpp"
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -90,7 +90,7 @@ supervisor_process::stop(int sig, std::chrono::milliseconds limit,
     // Read its CPU time while it is a zombie, then reap it.
     siginfo_t info{};
     ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT);
-    o.cpu_seconds = host::cpu_seconds(pid_).value_or(0);
+    if (auto cpu = host::cpu_of(pid_)) o.cpu_seconds = cpu->self;
     int status = 0;
     ::waitpid(pid_, &status, 0);
     reaped_ = true;

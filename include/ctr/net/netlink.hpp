@@ -54,8 +54,9 @@ class netlink {
     // A veth pair made in one request: `host_if` here, up, on `bridge`, and its peer `eth0`
     // created directly inside p.netns_fd (IFLA_NET_NS_FD) with p.mtu and a MAC derived from the
     // bridge and container names (a restarted container keeps it, so its neighbours' ARP entries
-    // stay right). Then, through a socket living in that namespace: lo and eth0 up, p.address on
-    // eth0, default route via p.gateway. A failure deletes the pair again.
+    // stay right). Then, through a socket living in that namespace: eth0 up, p.address on eth0,
+    // default route via p.gateway. A failure deletes the pair again. `lo` is left to the
+    // container's own set-up (spawn/child.cpp brings it up after sync point 1, networked or not).
     void create_port(const port_spec& p);
 
   private:

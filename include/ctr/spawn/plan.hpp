@@ -19,6 +19,8 @@ struct overlay_paths {
     std::filesystem::path dir; // state_dir/containers/NAME
     std::filesystem::path upper() const { return dir / "upper"; }
     std::filesystem::path work() const { return dir / "work"; }
+    // What a volatile overlay leaves in its work dir, and must be gone before the next mount.
+    std::filesystem::path volatile_marker() const { return work() / "work/incompat/volatile"; }
     std::filesystem::path merged() const { return dir / "merged"; }
 };
 

@@ -73,6 +73,8 @@ class networks {
     };
 
     net::desired_state desired() const;
+    // One running member's port, as desired() has it.
+    net::port_spec port_of(const std::string& container, const member& m) const;
     std::vector<net::link_state> relevant(std::vector<net::link_state> links) const;
     void save(const network_state& n) const;
     void await_ports_gone(std::chrono::milliseconds limit);

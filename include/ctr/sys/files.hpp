@@ -15,6 +15,10 @@ namespace ctr::sys {
 void make_dirs(const std::filesystem::path& dir, mode_t mode);
 // Writes through a temp file, fsync and rename, so a reader sees the old or the new content.
 void write_file_atomic(const std::filesystem::path& file, std::string_view content);
+// The same without the fsync: a reader still sees the old or the new content, and a killed
+// writer leaves one of the two (rename is atomic whatever happens to the process), but a crash of
+// the machine may leave an empty file. For files only this run of the supervisor needs.
+void replace_file(const std::filesystem::path& file, std::string_view content);
 std::optional<std::string> read_file(const std::filesystem::path& file);
 // Non-throwing twin that appends to `out`: 0, or the errno that stopped the read. `flags` are
 // added to O_RDONLY | O_CLOEXEC (O_NOFOLLOW, O_NOCTTY).

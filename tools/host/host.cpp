@@ -1,8 +1,9 @@
-#include "host.hpp"
+#include "host/host.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <ifaddrs.h>
@@ -10,14 +11,18 @@
 #include <signal.h>
 #include <sstream>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "ctr/core/error.hpp"
+#include "ctr/net/cidr.hpp"
 #include "ctr/net/netlink.hpp"
+#include "ctr/sys/files.hpp"
 
-namespace ctr::loadtest::host {
+namespace ctr::host {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -76,21 +81,46 @@ std::string first_line_of(const fs::path& file, std::string_view key) {
     return {};
 }
 
+// The fields of /proc/PID/stat after "(comm)", which may itself hold spaces and parentheses.
+std::vector<std::string> stat_fields(pid_t pid) {
+    auto text = sys::read_file(fmt::format("/proc/{}/stat", pid));
+    if (!text) return {};
+    auto close = text->rfind(')');
+    if (close == std::string::npos) return {};
+    std::istringstream in(text->substr(close + 1));
+    std::vector<std::string> out;
+    for (std::string f; in >> f;)
+        out.push_back(f);
+    return out; // out[0] is field 3 (state)
+}
+
+bool is_number(const std::string& s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool alive(pid_t pid) {
+    return ::kill(pid, 0) == 0 && fs::exists(fmt::format("/proc/{}/ns", pid));
+}
+
 } // namespace
 
-std::string free_subnet(std::uint32_t seed) {
+std::string free_subnet(std::uint32_t seed, const std::vector<std::string>& avoid) {
     constexpr std::uint32_t base = (10u << 24) | (200u << 16); // 10.200.0.0/13
     constexpr std::uint32_t count = 1u << (24 - 13);           // its /24s
     auto taken = taken_prefixes();
+    for (auto& a : avoid) {
+        auto c = net::parse_subnet(a);
+        taken.push_back({c.address.value, mask_of(c.prefix)});
+    }
     for (std::uint32_t i = 0; i < count; ++i) {
         prefix candidate{base + ((seed + i) % count << 8), mask_of(24)};
-        bool free = std::none_of(taken.begin(), taken.end(),
-                                 [&](const prefix& t) { return overlap(t, candidate); });
-        if (free)
+        if (std::none_of(taken.begin(), taken.end(),
+                         [&](const prefix& t) { return overlap(t, candidate); }))
             return fmt::format("{}.{}.{}.0/24", candidate.network >> 24,
                                candidate.network >> 16 & 0xff, candidate.network >> 8 & 0xff);
     }
-    throw std::runtime_error("no /24 of 10.200.0.0/13 is free on this host");
+    fail("no /24 of 10.200.0.0/13 is free on this host");
 }
 
 std::set<std::string> links() {
@@ -109,7 +139,7 @@ std::set<std::string> named_netns() {
     return out;
 }
 
-std::vector<std::string> mounts_mentioning(const std::string& needle) {
+std::vector<std::string> mounts_mentioning(std::string_view needle) {
     std::vector<std::string> out;
     std::ifstream in("/proc/self/mountinfo");
     for (std::string line; std::getline(in, line);)
@@ -129,69 +159,83 @@ std::vector<pid_t> processes_in(const std::set<std::string>& namespaces) {
     std::error_code ec;
     for (auto& e : fs::directory_iterator("/proc", ec)) {
         auto name = e.path().filename().string();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (!is_number(name)) continue;
         auto pid = static_cast<pid_t>(std::stol(name));
         if (namespaces.contains(pid_ns_of(pid))) out.push_back(pid);
     }
     return out;
 }
 
-std::vector<fs::path> cgroups_mentioning(const std::vector<std::string>& needles) {
+std::vector<fs::path> cgroups_mentioning(const std::vector<std::string>& needles, int max_depth) {
     std::vector<fs::path> out;
     std::error_code ec;
-    fs::recursive_directory_iterator it("/sys/fs/cgroup",
-                                        fs::directory_options::skip_permission_denied, ec);
-    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (!it->is_directory(ec)) continue;
-        auto name = it->path().filename().string();
-        for (auto& n : needles)
-            if (!n.empty() && name.find(n) != std::string::npos) {
+    for (auto& h : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+        std::error_code ec2;
+        if (!h.is_directory(ec2)) continue;
+        fs::recursive_directory_iterator it(h.path(), fs::directory_options::skip_permission_denied,
+                                            ec2);
+        for (; !ec2 && it != fs::recursive_directory_iterator(); it.increment(ec2)) {
+            if (it.depth() >= max_depth) it.disable_recursion_pending();
+            std::error_code ec3;
+            if (!it->is_directory(ec3)) continue;
+            auto name = it->path().filename().string();
+            if (std::any_of(needles.begin(), needles.end(), [&](auto& n) {
+                    return !n.empty() && name.find(n) != std::string::npos;
+                }))
                 out.push_back(it->path());
-                break;
-            }
+        }
     }
     return out;
 }
 
-std::optional<long> peak_rss_kib(pid_t pid) {
-    auto line = first_line_of(fmt::format("/proc/{}/status", pid), "VmHWM:");
+std::optional<long> status_kib(pid_t pid, std::string_view key) {
+    auto line = first_line_of(fmt::format("/proc/{}/status", pid), key);
     if (line.empty()) return std::nullopt;
-    return std::stol(line.substr(line.find_first_of("0123456789")));
+    std::istringstream in(line.substr(key.size()));
+    long kib = 0;
+    if (!(in >> kib)) return std::nullopt;
+    return kib;
 }
 
-std::optional<double> cpu_seconds(pid_t pid) {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // The command name may hold spaces and parentheses: fields count from the last ')'.
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) return std::nullopt;
-    std::istringstream fields(stat.substr(close + 1));
-    std::string skip;
-    for (int field = 3; field <= 13; ++field) // state .. cmajflt
-        fields >> skip;
-    unsigned long long utime = 0, stime = 0;
-    if (!(fields >> utime >> stime)) return std::nullopt;
-    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+std::optional<cpu_seconds> cpu_of(pid_t pid) {
+    auto f = stat_fields(pid);
+    if (f.size() < 15) return std::nullopt; // utime is field 14, f[11]
+    auto tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    cpu_seconds c;
+    c.self = (std::stod(f[11]) + std::stod(f[12])) / tick;
+    c.children = (std::stod(f[13]) + std::stod(f[14])) / tick;
+    return c;
+}
+
+void reap_exited_children() {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
 }
 
 std::vector<std::string> kill_processes(const std::vector<pid_t>& pids) {
-    std::vector<std::string> failed;
+    std::vector<std::string> left;
     for (auto pid : pids)
         if (::kill(pid, SIGKILL) != 0 && errno != ESRCH)
-            failed.push_back(fmt::format("process {}: kill: {}", pid, std::strerror(errno)));
-    // Reaped by their parent (the supervisor is gone: init, or us for direct children).
-    std::this_thread::sleep_for(100ms);
-    return failed;
+            left.push_back(fmt::format("process {}: kill: {}", pid, std::strerror(errno)));
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    for (auto pid : pids) {
+        while (alive(pid) && std::chrono::steady_clock::now() < deadline) {
+            reap_exited_children(); // those of them that are ours (a subreaper's orphans)
+            std::this_thread::sleep_for(5ms);
+        }
+        if (alive(pid)) left.push_back(fmt::format("process {}: still there", pid));
+    }
+    return left;
 }
 
 std::vector<std::string> delete_links(const std::vector<std::string>& names) {
-    std::vector<std::string> failed;
-    if (names.empty()) return failed;
+    std::vector<std::string> left;
+    if (names.empty()) return left;
     net::netlink nl;
     for (auto& n : names)
         if (int err = nl.try_delete_link(n))
-            failed.push_back(fmt::format("link {}: delete: {}", n, std::strerror(err)));
-    return failed;
+            left.push_back(fmt::format("link {}: delete: {}", n, std::strerror(err)));
+    return left;
 }
 
 std::vector<std::string> detach_mounts_under(const fs::path& dir) {
@@ -204,23 +248,22 @@ std::vector<std::string> detach_mounts_under(const fs::path& dir) {
             points.push_back(point);
     }
     std::sort(points.begin(), points.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
-    std::vector<std::string> failed;
+    std::vector<std::string> left;
     for (auto& p : points)
         if (::umount2(p.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
-            failed.push_back(fmt::format("mount {}: umount: {}", p, std::strerror(errno)));
-    return failed;
+            left.push_back(fmt::format("mount {}: umount: {}", p, std::strerror(errno)));
+    return left;
 }
 
-std::vector<std::string> remove_cgroups(const std::vector<fs::path>& dirs) {
-    std::vector<std::string> failed;
+std::vector<std::string> remove_cgroups(std::vector<fs::path> dirs) {
     // Children before parents: the longest paths first.
-    auto sorted = dirs;
-    std::sort(sorted.begin(), sorted.end(),
+    std::sort(dirs.begin(), dirs.end(),
               [](auto& a, auto& b) { return a.native().size() > b.native().size(); });
-    for (auto& d : sorted)
+    std::vector<std::string> left;
+    for (auto& d : dirs)
         if (::rmdir(d.c_str()) != 0 && errno != ENOENT)
-            failed.push_back(fmt::format("cgroup {}: rmdir: {}", d.string(), std::strerror(errno)));
-    return failed;
+            left.push_back(fmt::format("cgroup {}: rmdir: {}", d.string(), std::strerror(errno)));
+    return left;
 }
 
-} // namespace ctr::loadtest::host
+} // namespace ctr::host
