@@ -328,7 +328,9 @@ void print_relay(const options& opt, const relay_result& r) {
         fmt::format("{:.2f} s, {:.0f} % of a CPU", median_of(r.relay, sup),
                     median_of(r.relay, share) * 100));
     row("  supervisor CPU per relayed MiB",
-        fmt::format("{:.2f} ms", median_of(r.relay, sup) * 1000 / opt.size_mib));
+        fmt::format("{:.2f} ms", median_of(r.relay, [](auto& s) {
+                        return s.supervisor_cpu * 1000 / (static_cast<double>(s.bytes) / (1 << 20));
+                    })));
     row("  this client's CPU per relay",
         fmt::format("{:.2f} s",
                     median_of(r.relay, [](const relay_sample& s) { return s.client_cpu; })));
