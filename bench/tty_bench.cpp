@@ -201,6 +201,7 @@ struct idle_result {
     int containers = 0;
     double seconds = 0;
     process_counters delta;
+    process_counters before; // since its start: shows that the counters count
 };
 
 idle_result run_idle(const options& opt, run_settings rs) {
@@ -214,6 +215,7 @@ idle_result run_idle(const options& opt, run_settings rs) {
     idle_result r;
     r.containers = opt.idle;
     auto before = run.counters();
+    r.before = before;
     auto t0 = steady::now();
     auto until = t0 + std::chrono::duration_cast<steady::duration>(
                           std::chrono::duration<double>(opt.idle_seconds));
@@ -366,6 +368,9 @@ void print_idle(const idle_result& r) {
     row("  supervisor CPU over that time",
         fmt::format("{} ticks ({:.2f} s)", r.delta.cpu_ticks, ticks_to_seconds(r.delta.cpu_ticks)),
         "0", verdict(r.delta.cpu_ticks == 0));
+    row("  its counts from its start to the window",
+        fmt::format("{} vol + {} invol, {} ticks", r.before.voluntary, r.before.involuntary,
+                    r.before.cpu_ticks));
 }
 
 void print_flood(const flood_result& r) {
