@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
 #include "ctr/control/stream.hpp"
@@ -64,14 +65,19 @@ asio::awaitable<void> pump(std::shared_ptr<stream_conn> c) {
             auto type =
                 chunk.from == tty::stream::out ? frame_type::stdout_data : frame_type::stderr_data;
             auto bytes = encode_frame(type, chunk.bytes);
-            // The queue may overflow while this write waits on a client that does not read.
+            // A client that stops reading: its queue overflows (a follower), or its write stalls
+            // (an attach client, whose lag pauses the drain instead of growing the queue).
+            asio::steady_timer stall(c->sock.get_executor(), stall_limit);
             auto r = co_await (
                 asio::async_write(c->sock, asio::buffer(bytes), ctr::as_tuple_awaitable) ||
-                until_overflow(sub));
-            if (r.index() == 1) {
+                until_overflow(sub) || stall.async_wait(ctr::as_tuple_awaitable));
+            if (r.index() != 0) {
                 // Mid-frame: no notice can follow on this stream.
-                log::warn("supervisor", "{}: client dropped, more than {} KiB of output unread",
-                          c->who, client_queue_limit / 1024);
+                log::warn("supervisor", "{}: client dropped, {}", c->who,
+                          r.index() == 1 ? fmt::format("more than {} KiB of output unread",
+                                                       client_queue_limit / 1024)
+                                         : fmt::format("it read nothing for {} ms",
+                                                       stall_limit.count()));
                 co_return;
             }
             if (std::get<0>(std::get<0>(r))) co_return; // the client is gone

@@ -3,6 +3,7 @@
 // subscriber, what to do.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,9 @@ struct stream_conn {
     std::string error;
     bool done = false;
 };
+
+// How long one frame may wait on a client that reads nothing before the client is dropped.
+inline constexpr std::chrono::milliseconds stall_limit{1000};
 
 // Sends the subscriber's output, then its run's end as an exit frame; stops early on finish()
 // or when the client falls behind by more than the subscriber's limit.

@@ -41,6 +41,7 @@ subscriber::chunk subscriber::pop() {
     chunk c = std::move(queue_.front());
     queue_.pop_front();
     queued_ -= c.bytes.size();
+    if (room_ && queued_ < hub::low_water) room_->notify();
     return c;
 }
 
@@ -51,6 +52,7 @@ void subscriber::push(stream from, std::string_view bytes) {
         queue_.clear();
         queued_ = 0;
         wake_.notify();
+        if (room_) room_->notify();
         return;
     }
     // Fewer, larger frames for a client that reads slower than the container writes.
@@ -67,6 +69,7 @@ void subscriber::end(run_end e) {
     if (ended_) return;
     ended_ = std::move(e);
     wake_.notify();
+    if (room_) room_->notify();
 }
 
 // One run's fds. Drains and the input writer hold it, so closing it from end() while they are
@@ -79,7 +82,7 @@ struct run {
 
 struct hub::state {
     state(asio::any_io_executor e, std::string n, std::optional<log_file> l, std::size_t ring)
-        : ex(e), name(std::move(n)), log(std::move(l)), drained(e), input_space(e) {
+        : ex(e), name(std::move(n)), log(std::move(l)), drained(e), input_space(e), room(e) {
         if (ring) scroll.emplace(ring);
     }
 
@@ -96,6 +99,18 @@ struct hub::state {
     notifier input_space;
     std::optional<window_size> size;
     bool log_failing = false;
+    notifier room;       // an attach client's queue shrank, or one left
+    bool paused = false; // drains wait for room (hysteresis between the two marks)
+
+    // Whether an attach client that still reads is too far behind for the drains to go on.
+    bool held_back() const {
+        std::size_t mark = paused ? hub::low_water : hub::high_water;
+        for (auto& sub : subs)
+            if (sub->what() == subscriber::kind::attach && !sub->overflowed() && !sub->ended() &&
+                sub->queued() > mark)
+                return true;
+        return false;
+    }
 
     void to_log(auto&& write) {
         if (!log) return;
@@ -128,6 +143,7 @@ struct hub::state {
 
     void close_run(run& r) {
         r.ended = true;
+        room.notify();
         std::error_code ec;
         for (auto* d : {&r.terminal, &r.out, &r.err, &r.in})
             if (*d) (*d)->close(ec);
@@ -141,6 +157,12 @@ namespace {
 asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> r,
                             std::shared_ptr<descriptor> d, stream from) {
     for (;;) {
+        while (s->held_back() && !r->ended) {
+            s->paused = true;
+            co_await s->room.wait();
+        }
+        s->paused = false;
+        if (r->ended) break;
         auto [ec] = co_await d->async_wait(descriptor::wait_read, ctr::as_tuple_awaitable);
         if (ec || !d->is_open()) break;
         // Up to the budget, then back through the reactor so others get their turn.
@@ -256,13 +278,16 @@ asio::awaitable<void> hub::end(run_end how, std::string_view marker,
 
 std::shared_ptr<subscriber> hub::subscribe(subscriber::kind k, bool replay, std::size_t limit) {
     auto sub = std::make_shared<subscriber>(s_->ex, k, limit);
+    if (k == subscriber::kind::attach) sub->room_ = &s_->room;
     if (replay && s_->scroll) sub->push(stream::out, s_->scroll->contents());
     s_->subs.push_back(sub);
     return sub;
 }
 
 void hub::unsubscribe(const std::shared_ptr<subscriber>& sub) {
+    sub->room_ = nullptr;
     s_->subs.remove(sub);
+    s_->room.notify();
 }
 
 bool hub::running() const {

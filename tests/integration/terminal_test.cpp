@@ -176,7 +176,7 @@ TEST_CASE("logs keep every run with its markers, follow across restarts, and rot
     CHECK(r.code == 0);
     CHECK(contains(r.out, "tick-39"));
     CHECK(contains(r.out, "started, pid"));
-    CHECK(contains(r.out, "exited with code 1"));
+    CHECK(contains(r.out, "exit code 1"));
     auto logs = l.state_dir / "logs";
     CHECK(fs::exists(logs / "tick.log.1"));
     CHECK(fs::exists(logs / "tick.log.2"));

@@ -6,10 +6,14 @@
 //
 //   clients' input ─▶ input queue (bounded) ─▶ one writer ─▶ master (or stdin pipe)
 //
-// The hub always drains, so a container never blocks on its terminal; a wake-up reads a bounded
-// amount, so a flooding container cannot hold up the loop; each subscriber's queue is bounded,
-// so a client that stops reading is dropped instead of waited for. The hub outlives runs: a
-// container's restarts begin and end runs on the same hub, its log and its scrollback.
+// The hub drains whether or not anyone is attached, so a container never blocks on a terminal
+// nobody reads; a wake-up reads a bounded amount, so a flooding container cannot hold up the loop.
+// An attached client that reads, but slower than the container writes, paces it as a local
+// terminal would: above high_water queued bytes the drain pauses until the client is back under
+// low_water (otherwise a client descheduled for 15 ms would lose a 80 MB/s stream). A client
+// that stops reading is dropped by its writer after a short stall (stream_conn.hpp), which
+// resumes the drain; followers (logs -f) never pace, they are dropped past their bound. The hub
+// outlives runs: a container's restarts begin and end runs on the same hub, log and scrollback.
 #pragma once
 
 #include <chrono>
@@ -72,6 +76,7 @@ class subscriber {
     // Wakes on data, end and overflow.
     notifier& wake() { return wake_; }
     kind what() const { return kind_; }
+    std::size_t queued() const { return queued_; }
 
   private:
     friend class hub;
@@ -85,12 +90,15 @@ class subscriber {
     std::optional<run_end> ended_;
     bool overflowed_ = false;
     notifier wake_;
+    notifier* room_ = nullptr; // the hub's: told when the queue shrinks (attach only)
 };
 
 class hub {
   public:
     static constexpr std::size_t read_budget = 256 * 1024; // bytes per wake-up per fd
     static constexpr std::size_t input_limit = 64 * 1024;  // queued input, all clients
+    static constexpr std::size_t high_water = 256 * 1024;  // an attach client this far behind
+    static constexpr std::size_t low_water = 64 * 1024;    // pauses the drain until back here
 
     // `log` and a `scrollback_bytes` of 0 are optional (an exec's relay has neither).
     hub(asio::any_io_executor ex, std::string name, std::optional<log_file> log,
