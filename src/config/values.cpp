@@ -1,9 +1,8 @@
 #include "values.hpp"
 
-#include <grp.h>
-
 #include <cerrno>
 #include <charconv>
+#include <grp.h>
 #include <limits>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -114,6 +113,27 @@ unsigned parse_mtu(std::string_view v) {
     if (ec != std::errc{} || end != v.data() + v.size() || n < 576 || n > 9000)
         throw std::invalid_argument("expected a whole number from 576 to 9000");
     return n;
+}
+
+namespace {
+std::uint32_t parse_id_count(std::string_view v) {
+    std::uint32_t n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > max_host_id)
+        throw std::invalid_argument(
+            fmt::format("expected a whole number from 1 to {}", max_host_id));
+    return n;
+}
+} // namespace
+
+std::uint32_t parse_userns_base(std::string_view v) {
+    if (v == "0")
+        throw std::invalid_argument("0 would map the container's root to the host's root");
+    return parse_id_count(v);
+}
+
+std::uint32_t parse_userns_size(std::string_view v) {
+    return parse_id_count(v);
 }
 
 std::uint64_t parse_memory(std::string_view v) {

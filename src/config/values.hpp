@@ -39,6 +39,10 @@ std::uint64_t parse_memory(std::string_view v);
 std::optional<std::uint64_t> parse_pids(std::string_view v);
 // CPUs as a decimal like 0.5 or 2, from 0.01 (1 ms of every 100 ms period).
 double parse_cpu(std::string_view v);
+// User namespace ranges: host ids from 1 (never the host's root) and a count from 1, both at most
+// max_host_id; that base + size stays below it is checked once both are known.
+std::uint32_t parse_userns_base(std::string_view v);
+std::uint32_t parse_userns_size(std::string_view v);
 // Relative paths resolve against ctx.base_dir.
 std::filesystem::path parse_path(std::string_view v, const value_context& ctx);
 // A path that, with ctx.check_paths, must be a real directory, not a symlink to one.

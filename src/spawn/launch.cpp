@@ -9,6 +9,7 @@
 
 #include "ctr/core/error.hpp"
 #include "ctr/spawn/child.hpp"
+#include "ctr/spawn/userns.hpp"
 #include "ctr/sys/process.hpp"
 
 namespace ctr::spawn {
@@ -56,6 +57,9 @@ launched launch(const plan& p, const stdio_fds& stdio) {
     clone_args args{};
     args.flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
                  CLONE_NEWNET | CLONE_NEWCGROUP;
+    // In the same call, so the new user namespace owns every other one: root inside may then
+    // mount /proc, /sys and mqueue and configure its network.
+    if (p.userns.enabled) args.flags |= CLONE_NEWUSER;
     args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
     args.exit_signal = SIGCHLD;
     long pid = ::syscall(SYS_clone3, &args, sizeof args);
@@ -67,13 +71,12 @@ launched launch(const plan& p, const stdio_fds& stdio) {
     // The child's ends stay only in the child; holding the report's write end would hide its EOF.
     sync.read.reset();
     report.write.reset();
-    if (::fcntl(report.read.get(), F_SETFL, O_NONBLOCK) != 0) {
-        launched guard(static_cast<pid_t>(pid), unique_fd(pidfd), std::move(sync.write),
-                       std::move(report.read));
+    launched child(static_cast<pid_t>(pid), unique_fd(pidfd), std::move(sync.write),
+                   std::move(report.read));
+    if (::fcntl(child.report_fd(), F_SETFL, O_NONBLOCK) != 0)
         throw_errno("fcntl(report pipe, O_NONBLOCK)");
-    }
-    return launched(static_cast<pid_t>(pid), unique_fd(pidfd), std::move(sync.write),
-                    std::move(report.read));
+    if (p.userns.enabled) write_id_maps(child.pid(), {p.userns.base, p.userns.size});
+    return child;
 }
 
 } // namespace ctr::spawn

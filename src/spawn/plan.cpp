@@ -133,6 +133,16 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
         p.nofile =
             rlimit{static_cast<rlim_t>(iso.nofile->soft), static_cast<rlim_t>(iso.nofile->hard)};
     plan_mounts(p, iso.mounts);
+    if (c.userns) {
+        p.userns.enabled = true;
+        p.userns.base = c.userns->base;
+        p.userns.size = c.userns->size;
+        p.userns.dir = paths.dir.string();
+        // Relative to the container's folder, the child's working directory by then: the mapped
+        // root may search that folder but none above it.
+        p.overlay_options = "lowerdir=lower,upperdir=upper,workdir=work";
+        p.ping_range = fmt::format("0 {}", c.userns->size - 1);
+    }
     return p;
 }
 

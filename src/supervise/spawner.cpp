@@ -17,6 +17,7 @@
 #include "ctr/core/scope_guard.hpp"
 #include "ctr/spawn/child.hpp"
 #include "ctr/spawn/launch.hpp"
+#include "ctr/spawn/userns.hpp"
 #include "ctr/sys/files.hpp"
 
 namespace ctr::supervise {
@@ -68,6 +69,11 @@ void spawner::finished(const std::string& name) {
     if (nets_) nets_->detach(name);
 }
 
+int spawner::mapping_userns(const config::id_range& r) {
+    if (!mapping_ || mapping_->range != r) mapping_ = mapping{r, spawn::make_mapping_userns(r)};
+    return mapping_->userns.get();
+}
+
 spawn::overlay_paths spawner::paths(const std::string& name) const {
     return {containers_dir() / name};
 }
@@ -91,10 +97,14 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     // the child's mount namespace and dies with it.
     for (auto& d : {p.dir, p.upper(), p.work(), p.merged()})
         sys::make_dirs(d, 0700);
+    spawn::prepare_overlay_dirs(p, c.userns);
     sys::make_dirs(log_file(c.name).parent_path(), 0700);
     fs::path hosts = p.dir / "hosts";
     bool networked = nets_ && nets_->prepare(c, hosts);
+    if (networked && c.userns) spawn::give_to_mapped_root(hosts, *c.userns);
     spawn::plan plan = spawn::make_plan(c, p, networked ? hosts : fs::path{});
+    spawn::host_trees trees;
+    if (c.userns) trees = spawn::clone_host_trees(plan, mapping_userns(*c.userns));
     // Declared before the child, so a failure from here on kills the child first, then removes
     // the emptied cgroup.
     cgroup::group cg = cgroups_.create(c.name, limits_of(c.limits));
@@ -102,6 +112,7 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     unique_fd null = sys::open_file("/dev/null", O_RDONLY);
     unique_fd log = sys::open_file(log_file(c.name), O_WRONLY | O_APPEND | O_CREAT, 0640);
     spawn::launched child = spawn::launch(plan, {null.get(), log.get(), log.get()});
+    trees = {}; // the child holds its own copies
     // Waiting at sync point 1, it has run none of its command yet: its first instruction, and
     // every process it forks, count against the container's limits.
     cg.place(child.pid());

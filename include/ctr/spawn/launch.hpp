@@ -23,6 +23,7 @@ class launched {
 
     pid_t pid() const { return pid_; }
     int pidfd() const { return pidfd_.get(); }
+    int report_fd() const { return report_.get(); }
     // Sync point 1: lets the child run on to exec. Returns the report pipe's read end (EOF once
     // the child exec'd, a failure record otherwise) and gives up the kill-on-destroy guard,
     // handing the pidfd to the caller.
@@ -37,7 +38,8 @@ class launched {
     unique_fd pidfd_, sync_, report_;
 };
 
-// clone3 with CLONE_PIDFD and new pid, mount, UTS, IPC, network and cgroup namespaces.
+// clone3 with CLONE_PIDFD and new pid, mount, UTS, IPC, network and cgroup namespaces; with
+// p.userns a new user namespace too, whose id maps are written before this returns.
 launched launch(const plan& p, const stdio_fds& stdio);
 
 } // namespace ctr::spawn

@@ -46,6 +46,15 @@ class spawner {
     std::filesystem::path log_file(const std::string& name) const;
 
   private:
+    // The user namespace that images are id-mapped through, made at the first `userns = true`
+    // start and kept: every such container shares the [supervisor] range.
+    int mapping_userns(const config::id_range& r);
+    struct mapping {
+        config::id_range range;
+        unique_fd userns;
+    };
+    std::optional<mapping> mapping_;
+
     asio::any_io_executor ex_;
     std::filesystem::path state_dir_;
     networks* nets_;
