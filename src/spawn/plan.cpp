@@ -140,7 +140,9 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
         p.userns.dir = paths.dir.string();
         // Relative to the container's folder, the child's working directory by then: the mapped
         // root may search that folder but none above it.
-        p.overlay_options = "lowerdir=lower,upperdir=upper,workdir=work";
+        // trusted.* xattrs need the host's CAP_SYS_ADMIN: without userxattr the overlay can mark
+        // no folder opaque, and removing a folder of the image fails.
+        p.overlay_options = "lowerdir=lower,upperdir=upper,workdir=work,userxattr";
         p.ping_range = fmt::format("0 {}", c.userns->size - 1);
     }
     return p;

@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -45,13 +46,48 @@ std::optional<config::id_range> read_marker(const fs::path& file) {
     return r;
 }
 
+// The overlay keeps its marks (opaque folders, redirects) in trusted.overlay.* xattrs when mounted
+// by the host's root and in user.overlay.* with `userxattr` in a user namespace: renamed when the
+// map changes, so that a folder the container emptied stays empty.
+void move_overlay_xattrs(const fs::path& path, bool to_user) {
+    constexpr std::string_view trusted = "trusted.overlay.", user = "user.overlay.";
+    std::string_view from = to_user ? trusted : user, to = to_user ? user : trusted;
+    ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
+    if (n <= 0) return; // none, or a file system without xattrs
+    std::string names(static_cast<std::size_t>(n), '\0');
+    n = ::llistxattr(path.c_str(), names.data(), names.size());
+    if (n < 0) throw_errno("llistxattr(\"{}\")", path.string());
+    names.resize(static_cast<std::size_t>(n));
+    for (std::size_t at = 0; at < names.size(); at = names.find('\0', at) + 1) {
+        std::string name = names.c_str() + at;
+        if (!name.starts_with(from)) continue;
+        std::string value(256, '\0');
+        ssize_t len = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+        if (len < 0 && errno == ERANGE) {
+            len = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+            if (len >= 0) value.resize(static_cast<std::size_t>(len));
+            len = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+        }
+        if (len < 0) throw_errno("lgetxattr(\"{}\", {})", path.string(), name);
+        std::string renamed = std::string(to) + name.substr(from.size());
+        if (::lsetxattr(path.c_str(), renamed.c_str(), value.data(), static_cast<std::size_t>(len),
+                        0) != 0)
+            throw_errno("lsetxattr(\"{}\", {})", path.string(), renamed);
+        if (::lremovexattr(path.c_str(), name.c_str()) != 0)
+            throw_errno("lremovexattr(\"{}\", {})", path.string(), name);
+    }
+}
+
 // lchown without following symlinks; a regular file's set-id bits, which chown clears, come back.
+// The overlay's xattrs follow the switch between host root and a user namespace.
 void shift_owner(const fs::path& path, const std::optional<config::id_range>& from,
                  const std::optional<config::id_range>& to) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat(\"{}\")", path.string());
     uid_t uid = shift_id(st.st_uid, from, to);
     gid_t gid = shift_id(st.st_gid, from, to);
+    // user.* xattrs exist on folders and files only; the overlay marks no symlink.
+    if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) move_overlay_xattrs(path, to.has_value());
     if (uid == st.st_uid && gid == st.st_gid) return;
     if (::lchown(path.c_str(), uid, gid) != 0) throw_errno("lchown(\"{}\")", path.string());
     if (S_ISREG(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) &&

@@ -3,6 +3,7 @@
 #include "harness.hpp"
 #include <fstream>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -62,6 +63,7 @@ TEST_CASE("userns: root inside is the configured host range; overlay, /dev, /sys
         "echo x > /dev/null && echo devnull=ok; head -c 4 /dev/zero | wc -c; "
         "echo hi > /made && echo write=ok; mkdir /root/dir && echo mkdir=ok; "
         "echo more >> /etc/profile && echo copyup=ok; "
+        "rm -r /sbin && mkdir /sbin && echo opaque=$(ls -A /sbin | wc -l); "
         "ls /sys/class/net | tr \"\\n\" \" \"; echo; grep CapEff /proc/self/status; "
         "until ping -c 1 -W 1 $PEER > /dev/null; do sleep 0.1; done; "
         "ping -c 1 -W 2 $PEER | grep -c \"bytes from\"; echo @@end@@; exec sleep 1000";
@@ -89,6 +91,8 @@ TEST_CASE("userns: root inside is the configured host range; overlay, /dev, /sys
     CHECK(out.find("write=ok") != std::string::npos);
     CHECK(out.find("mkdir=ok") != std::string::npos);
     CHECK(out.find("copyup=ok") != std::string::npos);
+    // A folder of the image removed and made again is empty: the overlay marks it opaque.
+    CHECK(out.find("opaque=0") != std::string::npos);
     // sysfs shows the container's own network namespace.
     CHECK(out.find("eth0 lo") != std::string::npos);
     // Docker's default set, now relative to the user namespace.
@@ -189,6 +193,13 @@ TEST_CASE("userns: the upper tree follows the map when userns is switched on and
     std::ofstream(paths.upper() / "etc" / "file") << "x";
     REQUIRE(::lchown((paths.upper() / "etc" / "file").c_str(), 1000, 1000) == 0);
     fs::create_symlink("/nowhere", paths.upper() / "link");
+    // What the overlay writes, mounted by host root, on a folder the container emptied.
+    REQUIRE(::setxattr((paths.upper() / "etc").c_str(), "trusted.overlay.opaque", "y", 1, 0) == 0);
+    auto xattr = [&](const char* name) {
+        char v[8]{};
+        auto n = ::getxattr((paths.upper() / "etc").c_str(), name, v, sizeof v);
+        return n < 0 ? std::string("-") : std::string(v, static_cast<std::size_t>(n));
+    };
     REQUIRE(::chmod((paths.upper() / "etc" / "file").c_str(), 04755) == 0);
 
     ctr::config::id_range r{base, size};
@@ -202,6 +213,8 @@ TEST_CASE("userns: the upper tree follows the map when userns is switched on and
     CHECK(stat_of(paths.work()).st_uid == base);
     CHECK(!fs::exists(paths.work() / "work"));
     CHECK((stat_of(dir).st_mode & 0777) == 0711);
+    CHECK(xattr("user.overlay.opaque") == "y");
+    CHECK(xattr("trusted.overlay.opaque") == "-");
 
     // The same map again changes nothing; off again gives the host ids back.
     ctr::spawn::prepare_overlay_dirs(paths, r);
@@ -212,5 +225,7 @@ TEST_CASE("userns: the upper tree follows the map when userns is switched on and
     CHECK(stat_of(paths.upper() / "link").st_uid == 0);
     CHECK((stat_of(dir).st_mode & 0777) == 0700);
     CHECK(!fs::exists(dir / "idmap"));
+    CHECK(xattr("trusted.overlay.opaque") == "y");
+    CHECK(xattr("user.overlay.opaque") == "-");
     fs::remove_all(dir);
 }

@@ -84,7 +84,7 @@ TEST_CASE("userns: the plan maps the overlay relative to the container's folder"
     CHECK(p.userns.base == 300000u);
     CHECK(p.userns.size == 1000u);
     CHECK(p.userns.dir == "/run/ctr/containers/box");
-    CHECK(p.overlay_options == "lowerdir=lower,upperdir=upper,workdir=work");
+    CHECK(p.overlay_options == "lowerdir=lower,upperdir=upper,workdir=work,userxattr");
     // The kernel refuses a ping_group_range with a gid the namespace does not map.
     CHECK(p.ping_range == "0 999");
 
