@@ -57,6 +57,7 @@ container make_container(std::string name, const container_spec& spec, const sup
     }
     c.limits = d.limits;
     c.isolation = d.isolation;
+    if (d.userns) c.userns = sup.userns;
     return c;
 }
 
@@ -115,7 +116,22 @@ class reader {
             target = &ignored;
         }
         supervisor_line_ = s.line;
-        apply_keys(s, label_of(s), target, ctx_, problems_);
+        auto before = problems_.size();
+        auto keys = apply_keys(s, label_of(s), target, ctx_, problems_);
+        if (problems_.size() == before) check_userns_range(*target, keys, label_of(s));
+    }
+
+    // Each of userns_base and userns_size is fine alone; together they must stay below the
+    // invalid id. The message goes to the later of the two lines.
+    void check_userns_range(const supervisor& sup, const key_lines& keys, std::string_view label) {
+        auto last = std::uint64_t{sup.userns.base} + sup.userns.size - 1;
+        if (last <= max_host_id) return;
+        auto base = keys.find("userns_base"), size = keys.find("userns_size");
+        int line =
+            std::max(base == keys.end() ? 0 : base->second, size == keys.end() ? 0 : size->second);
+        auto key = size != keys.end() && size->second == line ? "userns_size" : "userns_base";
+        problem(line, "bad {} in {}: userns_base {} + userns_size {} ends at host id {}, past {}",
+                key, label, sup.userns.base, sup.userns.size, last, max_host_id);
     }
 
     void read_container(const ini::section& s) {

@@ -83,6 +83,8 @@ constexpr key_rule rules[] = {
     {"supervisor", "log_dir",      occurs::optional,   set<&sup::log_dir, parse_path>},
     {"supervisor", "log_max_size", occurs::optional,   set<&sup::log_max_size, parse_log_max_size>},
     {"supervisor", "log_max_files", occurs::optional,  set<&sup::log_max_files, parse_log_max_files>},
+    {"supervisor", "userns_base",  occurs::optional,   set_in<&sup::userns, &id_range::base, parse_userns_base>},
+    {"supervisor", "userns_size",  occurs::optional,   set_in<&sup::userns, &id_range::size, parse_userns_size>},
 
     {"container",  "rootfs",       occurs::required,   set<&draft::rootfs, parse_rootfs>},
     {"container",  "command",      occurs::required,   set<&draft::command, parse_command>},
@@ -106,6 +108,7 @@ constexpr key_rule rules[] = {
     {"container",  "readonly_rootfs", occurs::optional, set_in<&draft::isolation, &isolation_settings::readonly_rootfs, parse_bool>},
     {"container",  "nofile",       occurs::optional,   set_in<&draft::isolation, &isolation_settings::nofile, parse_nofile>},
     {"container",  "mounts",       occurs::repeatable, append_in<&draft::isolation, &isolation_settings::mounts, parse_mount>},
+    {"container",  "userns",       occurs::optional,   set<&draft::userns, parse_bool>},
 
     {"network",    "bridge",       occurs::required,   set<&net::bridge, parse_ifname>},
     {"network",    "subnet",       occurs::required,   set<&net::subnet, parse_subnet>},

@@ -33,6 +33,7 @@ struct container_draft {
     std::optional<std::string> ip; // "auto" or an address, checked against its network later
     resource_limits limits;
     isolation_settings isolation;
+    bool userns = false;
 };
 
 // A [network NAME] section fills config::network directly: its one default that depends on

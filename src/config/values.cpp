@@ -115,6 +115,27 @@ unsigned parse_mtu(std::string_view v) {
     return n;
 }
 
+namespace {
+std::uint32_t parse_id_count(std::string_view v) {
+    std::uint32_t n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > max_host_id)
+        throw std::invalid_argument(
+            fmt::format("expected a whole number from 1 to {}", max_host_id));
+    return n;
+}
+} // namespace
+
+std::uint32_t parse_userns_base(std::string_view v) {
+    if (v == "0")
+        throw std::invalid_argument("0 would map the container's root to the host's root");
+    return parse_id_count(v);
+}
+
+std::uint32_t parse_userns_size(std::string_view v) {
+    return parse_id_count(v);
+}
+
 std::uint64_t parse_size(std::string_view v, std::string_view example) {
     constexpr std::uint64_t max = std::numeric_limits<std::int64_t>::max(); // v1 takes a signed
     std::uint64_t n = 0;

@@ -44,6 +44,10 @@ double parse_cpu(std::string_view v);
 // Container logs: a size of at least 1K per file; 1 to 1000 files, the current one included.
 std::uint64_t parse_log_max_size(std::string_view v);
 unsigned parse_log_max_files(std::string_view v);
+// User namespace ranges: host ids from 1 (never the host's root) and a count from 1, both at most
+// max_host_id; that base + size stays below it is checked once both are known.
+std::uint32_t parse_userns_base(std::string_view v);
+std::uint32_t parse_userns_size(std::string_view v);
 // Relative paths resolve against ctx.base_dir.
 std::filesystem::path parse_path(std::string_view v, const value_context& ctx);
 // A path that, with ctx.check_paths, must be a real directory, not a symlink to one.

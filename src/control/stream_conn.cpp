@@ -74,10 +74,10 @@ asio::awaitable<void> pump(std::shared_ptr<stream_conn> c) {
             if (r.index() != 0) {
                 // Mid-frame: no notice can follow on this stream.
                 log::warn("supervisor", "{}: client dropped, {}", c->who,
-                          r.index() == 1 ? fmt::format("more than {} KiB of output unread",
-                                                       client_queue_limit / 1024)
-                                         : fmt::format("it read nothing for {} ms",
-                                                       stall_limit.count()));
+                          r.index() == 1
+                              ? fmt::format("more than {} KiB of output unread",
+                                            client_queue_limit / 1024)
+                              : fmt::format("it read nothing for {} ms", stall_limit.count()));
                 co_return;
             }
             if (std::get<0>(std::get<0>(r))) co_return; // the client is gone

@@ -3,9 +3,13 @@
 #include "ctr/spawn/child.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <iterator>
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <net/if.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -69,17 +73,36 @@ void loopback_up(int report) noexcept {
     ::close(s);
 }
 
-void make_devices(int devfd, int report, int index) noexcept {
-    for (const auto& d : dev_nodes) {
-        if (::mknodat(devfd, d.name, S_IFCHR | 0666, makedev(d.major, d.minor)) != 0)
-            die(report, step::make_device, errno, index);
+// In a user namespace mknod is refused: the host's nodes, cloned by the parent, are bound over
+// empty files instead, as rootless crun does.
+void bind_devices(const plan& p, int devfd, int report) noexcept {
+    for (int i = 0; i < static_cast<int>(std::size(dev_nodes)); ++i) {
+        const char* name = dev_nodes[i].name;
+        int made =
+            ::openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (made < 0) die(report, step::bind_device, errno, i);
+        ::close(made);
+        int target = open_inside(devfd, name, false);
+        if (target < 0 || attach(p.userns.devices[i], target) != 0)
+            die(report, step::bind_device, errno, i);
+        ::close(target);
     }
+}
+
+void make_devices(const plan& p, int devfd, int report, int index) noexcept {
+    if (p.userns.enabled)
+        bind_devices(p, devfd, report);
+    else
+        for (const auto& d : dev_nodes) {
+            if (::mknodat(devfd, d.name, S_IFCHR | 0666, makedev(d.major, d.minor)) != 0)
+                die(report, step::make_device, errno, index);
+        }
     for (const auto& l : dev_links) {
         if (::symlinkat(l.target, devfd, l.name) != 0) die(report, step::make_device, errno, index);
     }
 }
 
-void mount_one(int rootfd, int index, int report) noexcept {
+void mount_one(const plan& p, int rootfd, int index, int report) noexcept {
     const mount_spec& m = mount_table[index];
     int parent = open_inside(rootfd, m.parent);
     if (parent < 0) die(report, step::open_target, errno, index);
@@ -102,7 +125,7 @@ void mount_one(int rootfd, int index, int report) noexcept {
     if (mnt < 0) die(report, step::fs_mount, errno, index);
     if (::move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
         die(report, step::move_mount, errno, index);
-    if (m.is_dev) make_devices(mnt, report, index);
+    if (m.is_dev) make_devices(p, mnt, report, index);
     ::close(mnt);
     ::close(fs);
     ::close(target);
@@ -119,7 +142,8 @@ void bind_file(int rootfd, const bind_spec& b, int index, int report) noexcept {
     ::close(made);
     int target = open_inside(dir, b.leaf, false);
     if (target < 0) die(report, step::open_target, errno, index);
-    int source = ::open_tree(AT_FDCWD, b.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    int source =
+        b.tree >= 0 ? b.tree : ::open_tree(AT_FDCWD, b.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     if (source < 0) die(report, step::fs_mount, errno, index);
     if (::move_mount(source, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) !=
         0)
@@ -133,10 +157,12 @@ void bind_file(int rootfd, const bind_spec& b, int index, int report) noexcept {
 // the target, inside the root, one component at a time so that no symlink is ever followed.
 void bind_user_mount(int rootfd, const plan& p, int index, int report) noexcept {
     const user_mount& m = p.mounts[static_cast<std::size_t>(index)];
-    int source =
-        ::open_tree(AT_FDCWD, m.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    // With a user namespace the parent cloned it, read-only already where asked.
+    int source = m.tree >= 0 ? m.tree
+                             : ::open_tree(AT_FDCWD, m.source,
+                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (source < 0) die(report, step::bind_open_source, errno, index);
-    if (m.readonly && set_mount_attr(source, MOUNT_ATTR_RDONLY, AT_RECURSIVE) != 0)
+    if (m.tree < 0 && m.readonly && set_mount_attr(source, MOUNT_ATTR_RDONLY, AT_RECURSIVE) != 0)
         die(report, step::bind_set_readonly, errno, index);
 
     int dir = rootfd;
@@ -163,11 +189,11 @@ void bind_user_mount(int rootfd, const plan& p, int index, int report) noexcept 
 }
 
 // Docker's net.ipv4.ping_group_range. The file belongs to the opener's network namespace: ours.
-void set_ping_range(int rootfd, int report) noexcept {
+void set_ping_range(const plan& p, int rootfd, int report) noexcept {
     int fd = resolve_inside(rootfd, ping_group_range_path, O_WRONLY);
     if (fd < 0) die(report, step::set_ping_range, errno);
-    constexpr auto len = sizeof ping_group_range - 1;
-    if (::write(fd, ping_group_range, len) != static_cast<ssize_t>(len))
+    auto len = p.ping_range.size();
+    if (::write(fd, p.ping_range.data(), len) != static_cast<ssize_t>(len))
         die(report, step::set_ping_range, errno);
     ::close(fd);
 }
@@ -236,6 +262,29 @@ void drop_privileges(const plan& p, int report) noexcept {
     for (std::size_t i = 0; i < p.seccomp.size(); ++i)
         if (int err = load_seccomp(p.seccomp[i]))
             die(report, step::load_seccomp, err, static_cast<int>(i));
+}
+
+// `userns = true`, right after sync point 1 (the maps are written). Until setresuid the kernel
+// uid is still the host's root, unmapped here: owner permission bits let it open the container's
+// folder, however deep in root-only folders; from then on it is the namespace's root (host uid
+// base), with full capabilities over its own namespaces only, and the folder is its working
+// directory, from which it reaches lower, upper, work and merged (the folder is 0711).
+void become_namespace_root(const plan& p, int report) noexcept {
+    int dir = ::open(p.userns.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) die(report, step::userns_open_dir, errno);
+    if (::setresgid(0, 0, 0) != 0) die(report, step::userns_become_root, errno, 0);
+    if (::setgroups(0, nullptr) != 0) die(report, step::userns_become_root, errno, 1);
+    if (::setresuid(0, 0, 0) != 0) die(report, step::userns_become_root, errno, 2);
+    // A change of credentials clears the parent-death signal: arm it again, then make sure the
+    // parent did not die in between (its end of the report pipe would be closed).
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die(report, step::wait_parent, errno);
+    pollfd alive{report, 0, 0};
+    if (::poll(&alive, 1, 0) != 0 && (alive.revents & POLLERR) != 0) ::_exit(exit_setup_failed);
+    if (::fchdir(dir) != 0) die(report, step::userns_open_dir, errno);
+    ::close(dir);
+    if (::move_mount(p.userns.lower, "", AT_FDCWD, "lower", MOVE_MOUNT_F_EMPTY_PATH) != 0)
+        die(report, step::userns_attach_lower, errno);
+    ::close(p.userns.lower);
 }
 
 void reset_signals(int report) noexcept {
@@ -373,16 +422,18 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
     // Nothing mounted from here on may propagate back to the host.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         die(report, step::make_private, errno);
-    if (::mount("overlay", p.merged.c_str(), "overlay", 0, p.overlay_options.c_str()) != 0)
+    if (p.userns.enabled) become_namespace_root(p, report);
+    const char* merged = p.userns.enabled ? "merged" : p.merged.c_str();
+    if (::mount("overlay", merged, "overlay", 0, p.overlay_options.c_str()) != 0)
         die(report, step::mount_overlay, errno);
-    int rootfd = ::open(p.merged.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int rootfd = ::open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) die(report, step::open_root, errno);
     for (int i = 0; i < mount_table_size; ++i)
-        mount_one(rootfd, i, report);
+        mount_one(p, rootfd, i, report);
     for (std::size_t i = 0; i < p.binds.size(); ++i)
         bind_file(rootfd, p.binds[i], mount_table_size + static_cast<int>(i), report);
     // Before /proc/sys turns read-only.
-    set_ping_range(rootfd, report);
+    set_ping_range(p, rootfd, report);
     // The masks use the /dev/null made above, before a `mounts` entry could cover it. No entry
     // reaches into /proc or /sys: the config refuses those targets, and symlinks are refused.
     mask_paths(rootfd, report);
@@ -415,6 +466,12 @@ void run_exec_child(const plan& p, const child_fds& fds) noexcept {
     if (::setns(fds.container_pidfd, fds.namespaces) != 0)
         die(fds.report, step::join_namespaces, errno);
     ::close(fds.container_pidfd);
+    // In a user namespace the host's root is unmapped: become its root (host userns_base), and
+    // re-arm the parent-death signal that changing ids cleared.
+    if ((fds.namespaces & CLONE_NEWUSER) != 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0 ||
+         ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0))
+        die(fds.report, step::join_namespaces, errno);
     become_command(p, fds);
 }
 

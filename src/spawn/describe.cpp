@@ -1,3 +1,4 @@
+#include <iterator>
 #include <string.h>
 
 #include <fmt/format.h>
@@ -50,6 +51,25 @@ std::string describe(const failure& f, const plan& p) {
         return fmt::format("bring up lo: {}", why);
     case step::make_private:
         return fmt::format("mount(\"/\", MS_REC|MS_PRIVATE): {}", why);
+    case step::userns_open_dir:
+        return fmt::format("open(\"{}\") before becoming root of the user namespace: {}",
+                           p.userns.dir, why);
+    case step::userns_become_root: {
+        static constexpr const char* calls[] = {"setresgid(0, 0, 0)", "setgroups(0)",
+                                                "setresuid(0, 0, 0)"};
+        const char* call = f.detail >= 0 && f.detail < 3 ? calls[f.detail] : "set ids";
+        return fmt::format("{} in the user namespace of container {} (host ids from {}): {}", call,
+                           p.name, p.userns.base, why);
+    }
+    case step::userns_attach_lower:
+        return fmt::format("move_mount(id-mapped \"{}\" onto \"{}/lower\"): {}", p.image,
+                           p.userns.dir, why);
+    case step::bind_device: {
+        const char* node = f.detail >= 0 && f.detail < static_cast<int>(std::size(dev_nodes))
+                               ? dev_nodes[f.detail].name
+                               : "?";
+        return fmt::format("bind host /dev/{} into container {}: {}", node, p.name, why);
+    }
     case step::mount_overlay:
         return fmt::format("mount(overlay of \"{}\" on \"{}\"): {}", p.image, p.merged, why);
     case step::open_root:
@@ -82,7 +102,7 @@ std::string describe(const failure& f, const plan& p) {
     case step::bind_move:
         return bind("move_mount");
     case step::set_ping_range:
-        return fmt::format("write \"{}\" to /{} in container {}: {}", ping_group_range,
+        return fmt::format("write \"{}\" to /{} in container {}: {}", p.ping_range,
                            ping_group_range_path, p.name, why);
     case step::open_masked:
         return fmt::format("open masked path \"{}\" in container {} without following symlinks: {}",

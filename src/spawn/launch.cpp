@@ -12,6 +12,7 @@
 #include "ctr/core/error.hpp"
 #include "ctr/core/scope_guard.hpp"
 #include "ctr/spawn/child.hpp"
+#include "ctr/spawn/userns.hpp"
 #include "ctr/sys/process.hpp"
 
 namespace ctr::spawn {

@@ -131,6 +131,18 @@ plan make_plan(const config::container& c, const overlay_paths& paths,
 
     set_privileges(p, c);
     plan_mounts(p, c.isolation.mounts);
+    if (c.userns) {
+        p.userns.enabled = true;
+        p.userns.base = c.userns->base;
+        p.userns.size = c.userns->size;
+        p.userns.dir = paths.dir.string();
+        // Relative to the container's folder, the child's working directory by then: the mapped
+        // root may search that folder but none above it.
+        // trusted.* xattrs need the host's CAP_SYS_ADMIN: without userxattr the overlay can mark
+        // no folder opaque, and removing a folder of the image fails.
+        p.overlay_options = "lowerdir=lower,upperdir=upper,workdir=work,userxattr";
+        p.ping_range = fmt::format("0 {}", c.userns->size - 1);
+    }
     return p;
 }
 

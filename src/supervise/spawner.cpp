@@ -17,6 +17,7 @@
 #include "ctr/core/scope_guard.hpp"
 #include "ctr/spawn/child.hpp"
 #include "ctr/spawn/launch.hpp"
+#include "ctr/spawn/userns.hpp"
 #include "ctr/sys/files.hpp"
 
 namespace ctr::supervise {
@@ -91,8 +92,7 @@ spawner::spawner(asio::any_io_executor ex, fs::path state_dir, networks* nets, o
                  int max_in_flight)
     : ex_(ex), state_dir_(std::move(state_dir)), nets_(nets),
       log_dir_(out.log_dir.empty() ? state_dir_ / "logs" : std::move(out.log_dir)),
-      log_limits_(out.limits), cgroups_(state_dir_),
-      free_(max_in_flight), slot_freed_(ex) {
+      log_limits_(out.limits), cgroups_(state_dir_), free_(max_in_flight), slot_freed_(ex) {
     sys::make_dirs(log_dir_, 0700);
     const auto& layout = cgroups_.drv().hierarchies();
     log::info("supervisor", "cgroup {}: {}; containers under {}", cgroup::to_string(layout.ver),
@@ -117,6 +117,11 @@ int spawner::init_image() {
         log::info("supervisor", "ctr-init from \"{}\" sealed in a memfd", binary.string());
     }
     return init_->fd();
+}
+
+int spawner::mapping_userns(const config::id_range& r) {
+    if (!mapping_ || mapping_->range != r) mapping_ = mapping{r, spawn::make_mapping_userns(r)};
+    return mapping_->userns.get();
 }
 
 spawn::overlay_paths spawner::paths(const std::string& name) const {
@@ -145,16 +150,21 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
         sys::make_dirs(d, 0700);
     // A previous start of this run left it: its overlay is gone, and the machine has not crashed.
     sys::remove_tree(p.volatile_marker());
+    spawn::prepare_overlay_dirs(p, c.userns);
     fs::path hosts = p.dir / "hosts";
     bool networked = nets_ && nets_->prepare(c, hosts);
+    if (networked && c.userns) spawn::give_to_mapped_root(hosts, *c.userns);
     spawn::plan plan = spawn::make_plan(c, p, networked ? hosts : fs::path{});
     if (c.init) spawn::use_init(plan, init_fd);
+    spawn::host_trees trees;
+    if (c.userns) trees = spawn::clone_host_trees(plan, mapping_userns(*c.userns));
     // Declared before the child, so a failure from here on kills the child first, then removes
     // the emptied cgroup.
     cgroup::group cg = cgroups_.create(c.name, limits_of(c.limits));
 
     child_stdio io(c.tty, c.stdin_open);
     spawn::launched child = spawn::launch(plan, io.for_child());
+    trees = {}; // the child holds its own copies
     // Waiting at sync point 1, it has run none of its command yet: its first instruction, and
     // every process it forks, count against the container's limits.
     cg.place(child.pid());
@@ -184,6 +194,7 @@ asio::awaitable<spawn_result> spawner::exec(const config::container& c, int cont
     child_stdio io(req.tty, req.stdin_open);
     int namespaces =
         CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+    if (c.userns) namespaces |= CLONE_NEWUSER;
     spawn::launched child = spawn::launch_exec(plan, io.for_child(), container_pidfd, namespaces);
     if (cg) cg->place(child.pid());
     pid_t pid = child.pid();

@@ -18,6 +18,15 @@ const char* to_string(restart_policy p);
 inline constexpr const char* default_socket = "/run/ctr-supervisor/ctr.sock";
 inline constexpr const char* default_state_dir = "/run/ctr-supervisor";
 
+// The host ids a user namespace maps its ids 0 .. size-1 onto: ids base .. base+size-1, never the
+// host's root (base is at least 1) nor the invalid id 2^32-1.
+struct id_range {
+    std::uint32_t base = 100000;
+    std::uint32_t size = 65536;
+    bool operator==(const id_range&) const = default;
+};
+inline constexpr std::uint32_t max_host_id = 4294967294u; // (uid_t)-1 means "no id"
+
 struct supervisor {
     std::filesystem::path socket = default_socket;
     std::filesystem::path state_dir = default_state_dir;
@@ -28,6 +37,7 @@ struct supervisor {
     std::filesystem::path log_dir;
     std::uint64_t log_max_size = 10u << 20; // bytes per log file before it rotates
     unsigned log_max_files = 5;             // files kept per container, the current one included
+    id_range userns;          // for every container with `userns = true`
 };
 
 // A [network NAME] section: a bridge carrying the gateway address of one IPv4 subnet. Addresses
@@ -97,6 +107,8 @@ struct container {
     std::string ip;      // "" without a network, else "auto" or its static "A.B.C.D"
     resource_limits limits;
     isolation_settings isolation;
+    // With `userns = true`: the [supervisor] range its root and other ids map to on the host.
+    std::optional<id_range> userns;
 };
 
 struct config {

@@ -4,10 +4,14 @@
 //   -------------------                        -----------------------------------------
 //   plan: argv, mounts, capability set,
 //   seccomp programs (spawn/security.hpp)
+//   userns: detached mounts (userns.hpp)
 //   clone3(CLONE_PIDFD | CLONE_NEW*) ───────▶  setsid; PR_SET_PDEATHSIG(SIGKILL)
+//   userns: uid_map, gid_map
 //   network: veth into the child's netns       (1) read(sync): blocks until the parent says go;
 //   (1) write(sync, 1 byte), close ────────▶       EOF without the byte: the parent died, _exit
-//                                              hostname, lo up, rprivate /, overlay; through fds
+//                                              hostname, lo up, rprivate /; userns: open its
+//                                              folder, become root inside, attach the lower;
+//                                              overlay; through fds
 //                                              resolved inside the root: /proc, /sys, /dev...,
 //                                              /etc/hosts, ping_group_range, masked paths,
 //                                              read-only paths, `mounts` binds, read-only root;
@@ -38,6 +42,9 @@ enum class step : std::int32_t {
     set_hostname,
     loopback_up,
     make_private,
+    userns_open_dir,     // the container's folder, while the kernel uid is still the host's root
+    userns_become_root,  // setresgid, setgroups, setresuid to 0 inside; detail: which
+    userns_attach_lower, // move_mount of the id-mapped image onto the folder's "lower"
     mount_overlay,
     open_root,
     make_target,
@@ -47,6 +54,7 @@ enum class step : std::int32_t {
     fs_mount,
     move_mount,
     make_device,
+    bind_device,        // userns: a host node bound over an empty file; detail: index in dev_nodes
     set_ping_range,     // write net.ipv4.ping_group_range in the container's netns
     open_masked,        // detail: index in masked_paths
     mask_with_null,     // bind of the container's /dev/null over a masked file

@@ -41,7 +41,8 @@ class launched {
     unique_fd pidfd_, sync_, report_, terminal_;
 };
 
-// clone3 with CLONE_PIDFD and new pid, mount, UTS, IPC, network and cgroup namespaces.
+// clone3 with CLONE_PIDFD and new pid, mount, UTS, IPC, network and cgroup namespaces; with
+// p.userns a new user namespace too, whose id maps are written before this returns.
 launched launch(const plan& p, const stdio_fds& stdio);
 
 // A new process in the namespaces of the running container whose first process is

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ctr/config/config.hpp"
+#include "ctr/spawn/mount_table.hpp"
 #include "ctr/spawn/security.hpp"
 
 namespace ctr::spawn {
@@ -22,6 +23,8 @@ struct overlay_paths {
     // What a volatile overlay leaves in its work dir, and must be gone before the next mount.
     std::filesystem::path volatile_marker() const { return work() / "work/incompat/volatile"; }
     std::filesystem::path merged() const { return dir / "merged"; }
+    // With a user namespace: where the child attaches the id-mapped image, the overlay's lower.
+    std::filesystem::path lower() const { return dir / "lower"; }
 };
 
 // A supervisor-owned file bound over one in the container (/etc/hosts). C strings point into
@@ -30,6 +33,7 @@ struct bind_spec {
     const char* source; // host path
     const char* parent; // inside the root, e.g. "etc"
     const char* leaf;   // e.g. "hosts"
+    int tree = -1;      // with a user namespace: the source, cloned by the parent (userns.hpp)
 };
 
 // A `mounts` entry as the child binds it: the host path is opened before pivot_root, the target
@@ -41,6 +45,23 @@ struct user_mount {
     std::size_t parts;      // at least 1
     bool source_is_dir;     // the last component is made a folder, else an empty file
     bool readonly;
+    int tree = -1; // with a user namespace: the source, cloned (and made read-only) by the parent
+};
+
+// `userns = true`. The child is cloned into a new user namespace that owns all its other
+// namespaces; the parent writes its id maps before sync point 1. The child then opens its
+// container folder while its kernel uid is still the host's root, becomes root of its namespace
+// (host uid base), and reaches upper, work and merged relative to that folder (mode 0711). What
+// the mapped root may not reach or mount on the host, the parent cloned beforehand as detached
+// mounts (spawn/userns.hpp) whose fds the child inherits: the image id-mapped so its files are
+// owned by root inside, the device nodes (mknod is refused in a user namespace), /etc/hosts and
+// the `mounts` sources.
+struct userns_plan {
+    bool enabled = false;
+    std::uint32_t base = 0, size = 0;
+    std::string dir; // the container's folder (overlay_paths::dir)
+    int lower = -1;  // the image, id-mapped, attached at dir/lower by the child
+    int devices[6] = {-1, -1, -1, -1, -1, -1}; // host nodes, in mount_table.hpp's dev_nodes order
 };
 
 // Move-only: argv, envp and candidates point into the storage vectors.
@@ -55,7 +76,8 @@ struct plan {
     std::string hostname;
     std::string image;           // the shared read-only image (overlay lower dir)
     std::string merged;          // where the child mounts its overlay, in its own mount namespace
-    std::string overlay_options; // lowerdir=...,upperdir=...,workdir=...
+    std::string overlay_options; // lowerdir=...,upperdir=...,workdir=...; relative to
+                                 // userns.dir with a user namespace
     std::string workdir;         // inside the container
     std::vector<std::string> argv_storage, env_storage, candidate_storage;
     std::vector<char*> argv, envp;       // null-terminated views of the storage
@@ -78,6 +100,10 @@ struct plan {
     int init_image = -1;
     std::vector<std::string> init_argv_storage;
     std::vector<char*> init_argv;
+    // net.ipv4.ping_group_range: every group; in a user namespace every group it maps, since the
+    // kernel refuses a gid that has no mapping.
+    std::string ping_range = ping_group_range;
+    userns_plan userns;
 };
 
 // The environment a container gets: PATH, HOSTNAME, HOME, container=ctr-supervisor, then the

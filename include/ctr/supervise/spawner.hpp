@@ -83,6 +83,14 @@ class spawner {
     // kept: every such container execs the same copy. Throws when ctr-init cannot be read, and
     // tries again at the next start.
     int init_image();
+    // The user namespace that images are id-mapped through, made at the first `userns = true`
+    // start and kept: every such container shares the [supervisor] range.
+    int mapping_userns(const config::id_range& r);
+    struct mapping {
+        config::id_range range;
+        unique_fd userns;
+    };
+    std::optional<mapping> mapping_;
 
     asio::any_io_executor ex_;
     std::filesystem::path state_dir_;
