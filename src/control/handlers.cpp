@@ -123,8 +123,7 @@ asio::awaitable<json> op_kill(supervise::supervisor& sup, const json& req) {
 asio::awaitable<json> op_ps(supervise::supervisor& sup) {
     json list = json::array();
     for (auto& c : sup.containers())
-        list.push_back(
-            to_json(c->current(), c->config(), sup.nets().address_of(c->config().name)));
+        list.push_back(to_json(c->current(), c->config(), sup.nets().address_of(c->config().name)));
     co_return ok({{"containers", std::move(list)}});
 }
 

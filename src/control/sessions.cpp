@@ -8,7 +8,8 @@
 namespace ctr::control {
 
 bool is_stream_op(const nlohmann::json& req) {
-    auto op = req.value("op", nlohmann::json()).is_string() ? req["op"].get<std::string>() : "";
+    if (!req.is_object() || !req.contains("op") || !req["op"].is_string()) return false;
+    auto op = req["op"].get<std::string>();
     return op == "attach" || op == "logs" || op == "exec";
 }
 

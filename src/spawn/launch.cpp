@@ -98,13 +98,19 @@ launched::running launched::release() {
 }
 
 launched launch(const plan& p, const stdio_fds& stdio) {
-    return start(p, stdio, [&](child_fds& fds, int& pidfd) {
-        long pid = clone3(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                              CLONE_NEWCGROUP,
-                          pidfd);
+    std::uint64_t flags =
+        CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+    // In the same call, so the new user namespace owns every other one: root inside may then
+    // mount /proc, /sys and mqueue and configure its network.
+    if (p.userns.enabled) flags |= CLONE_NEWUSER;
+    launched child = start(p, stdio, [&](child_fds& fds, int& pidfd) {
+        long pid = clone3(flags, pidfd);
         if (pid == 0) run_child(p, fds);
         return pid;
     });
+    // Before sync point 1 releases it: the child becomes root of its namespace only then.
+    if (p.userns.enabled) write_id_maps(child.pid(), {p.userns.base, p.userns.size});
+    return child;
 }
 
 launched launch_exec(const plan& p, const stdio_fds& stdio, int container_pidfd, int namespaces) {

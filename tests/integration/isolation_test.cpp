@@ -36,6 +36,15 @@ std::string section(const std::string& name, const std::string& script,
                        name, extra, script, end_marker);
 }
 
+// The container's own lines: the log's start and exit markers dropped.
+std::string without_markers(const std::string& log) {
+    std::string out;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);)
+        if (!line.starts_with("[ctr-supervisor ")) out += line + "\n";
+    return out;
+}
+
 // Its output once the end marker is there ("" after `limit`).
 std::string output_of(const lab& l, const std::string& name,
                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
@@ -43,7 +52,7 @@ std::string output_of(const lab& l, const std::string& name,
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
         auto text = read_text(file);
-        if (text.find(end_marker) != std::string::npos) return text;
+        if (text.find(end_marker) != std::string::npos) return without_markers(text);
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return "";

@@ -93,7 +93,7 @@ TEST_CASE("userns: the plan maps the overlay relative to the container's folder"
     CHECK(!q.userns.enabled);
     CHECK(q.ping_range == "0 2147483647");
     CHECK(q.overlay_options == "lowerdir=/r,upperdir=/run/ctr/containers/box/upper,"
-                               "workdir=/run/ctr/containers/box/work");
+                               "workdir=/run/ctr/containers/box/work,volatile");
 }
 
 TEST_CASE("userns: id_map_line and shifting an upper tree's owners between maps") {

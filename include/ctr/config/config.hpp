@@ -37,7 +37,7 @@ struct supervisor {
     std::filesystem::path log_dir;
     std::uint64_t log_max_size = 10u << 20; // bytes per log file before it rotates
     unsigned log_max_files = 5;             // files kept per container, the current one included
-    id_range userns;          // for every container with `userns = true`
+    id_range userns;                        // for every container with `userns = true`
 };
 
 // A [network NAME] section: a bridge carrying the gateway address of one IPv4 subnet. Addresses

@@ -11,8 +11,8 @@
 
 #include "ctr/cgroup/tree.hpp"
 #include "ctr/config/config.hpp"
-#include "ctr/spawn/launch.hpp"
 #include "ctr/spawn/init_image.hpp"
+#include "ctr/spawn/launch.hpp"
 #include "ctr/spawn/plan.hpp"
 #include "ctr/supervise/child_process.hpp"
 #include "ctr/supervise/networks.hpp"

@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <optional>
-
 #include <termios.h>
 
 namespace ctr::tty {
