@@ -152,7 +152,9 @@ void supervisor_run::wait_all_running(std::chrono::seconds limit) {
             break;
         } catch (const ctr::error&) {
         }
-        for (auto& c : call({{"op", "ps"}})["containers"]) {
+        // Named: a range-for over a member of the temporary would outlive the temporary.
+        auto ps = call({{"op", "ps"}});
+        for (auto& c : ps["containers"]) {
             auto state = c.value("state", "");
             if (state == "failed" || state == "exited")
                 fail("{} is {}: {}", c.value("name", "?"), state,
@@ -161,7 +163,8 @@ void supervisor_run::wait_all_running(std::chrono::seconds limit) {
         if (steady::now() > deadline)
             fail("not every container was running after {} s", limit.count());
     }
-    for (auto& c : call({{"op", "ps"}})["containers"])
+    auto ps = call({{"op", "ps"}});
+    for (auto& c : ps["containers"])
         if (c["pid"].is_number()) pid_namespaces_.insert(pid_ns_of(c["pid"].get<pid_t>()));
     pid_namespaces_.erase("");
 }
