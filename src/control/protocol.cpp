@@ -25,21 +25,23 @@ header decode_header(std::span<const std::uint8_t, header_size> bytes) {
     return {static_cast<frame_type>(bytes[4]), length};
 }
 
-std::string encode_frame(frame_type type, std::string_view payload) {
+std::array<char, header_size> encode_header(frame_type type, std::size_t length) {
     // Refuse here what the peer's decode_header would refuse, so the error names our side.
     if (!known_type(static_cast<std::uint8_t>(type)))
         throw protocol_error(fmt::format("unknown frame type {}", static_cast<std::uint8_t>(type)));
-    if (payload.size() > max_frame)
-        throw protocol_error(fmt::format("frame of {} bytes exceeds the limit of {} bytes",
-                                         payload.size(), max_frame));
-    auto length = static_cast<std::uint32_t>(payload.size());
+    if (length > max_frame)
+        throw protocol_error(
+            fmt::format("frame of {} bytes exceeds the limit of {} bytes", length, max_frame));
+    auto n = static_cast<std::uint32_t>(length);
+    return {static_cast<char>(n >> 24 & 0xff), static_cast<char>(n >> 16 & 0xff),
+            static_cast<char>(n >> 8 & 0xff), static_cast<char>(n & 0xff), static_cast<char>(type)};
+}
+
+std::string encode_frame(frame_type type, std::string_view payload) {
+    auto head = encode_header(type, payload.size());
     std::string out;
     out.reserve(header_size + payload.size());
-    out.push_back(static_cast<char>(length >> 24 & 0xff));
-    out.push_back(static_cast<char>(length >> 16 & 0xff));
-    out.push_back(static_cast<char>(length >> 8 & 0xff));
-    out.push_back(static_cast<char>(length & 0xff));
-    out.push_back(static_cast<char>(type));
+    out.append(head.data(), head.size());
     out.append(payload);
     return out;
 }

@@ -53,6 +53,8 @@ asio::awaitable<void> until_overflow(tty::subscriber& sub) {
 
 asio::awaitable<void> pump(std::shared_ptr<stream_conn> c) {
     auto& sub = *c->sub;
+    std::error_code nb;
+    c->sock.non_blocking(true, nb); // for the direct writes below; async ones work either way
     for (;;) {
         if (c->done) break;
         if (sub.overflowed()) {
@@ -64,13 +66,23 @@ asio::awaitable<void> pump(std::shared_ptr<stream_conn> c) {
             auto chunk = sub.pop();
             auto type =
                 chunk.from == tty::stream::out ? frame_type::stdout_data : frame_type::stderr_data;
-            auto bytes = encode_frame(type, chunk.bytes);
+            auto head = encode_header(type, chunk.bytes.size());
+            // Most frames fit in the socket at once: sent here, without a timer or a coroutine.
+            std::array<asio::const_buffer, 2> frame{asio::buffer(head), asio::buffer(chunk.bytes)};
+            std::error_code ec;
+            std::size_t sent = c->sock.write_some(frame, ec);
+            if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return;
+            if (sent == head.size() + chunk.bytes.size()) continue;
+            std::string rest;
+            if (sent < head.size()) rest.append(head.data() + sent, head.size() - sent);
+            rest.append(
+                std::string_view(chunk.bytes).substr(sent < head.size() ? 0 : sent - head.size()));
             // A client that stops reading: its queue overflows (a follower), or its write stalls
             // (an attach client, whose lag pauses the drain instead of growing the queue).
             asio::steady_timer stall(c->sock.get_executor(), stall_limit);
-            auto r = co_await (
-                asio::async_write(c->sock, asio::buffer(bytes), ctr::as_tuple_awaitable) ||
-                until_overflow(sub) || stall.async_wait(ctr::as_tuple_awaitable));
+            auto r =
+                co_await (asio::async_write(c->sock, asio::buffer(rest), ctr::as_tuple_awaitable) ||
+                          until_overflow(sub) || stall.async_wait(ctr::as_tuple_awaitable));
             if (r.index() != 0) {
                 // Mid-frame: no notice can follow on this stream.
                 log::warn("supervisor", "{}: client dropped, {}", c->who,

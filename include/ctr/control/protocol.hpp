@@ -36,6 +36,7 @@
 //              "oom-killed"), "error" (null or text), "restart_policy"}
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -83,6 +84,9 @@ struct header {
 // Validates a header: known type, length within max_frame; throws protocol_error otherwise.
 header decode_header(std::span<const std::uint8_t, header_size> bytes);
 std::string encode_frame(frame_type type, std::string_view payload);
+// The five header bytes alone, for a writer that sends the payload from where it lies; throws
+// protocol_error like encode_frame.
+std::array<char, header_size> encode_header(frame_type type, std::size_t length);
 
 // Incremental decoder for a byte stream (used by ctrctl, tests and the fuzz target).
 // It holds at most what was fed and not yet returned; a header is judged as soon as its five
