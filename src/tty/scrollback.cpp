@@ -4,11 +4,13 @@
 
 namespace ctr::tty {
 
-scrollback::scrollback(std::size_t capacity) : buf_(capacity) {}
+scrollback::scrollback(std::size_t capacity) : capacity_(capacity) {}
 
 void scrollback::append(std::string_view bytes) {
-    const std::size_t cap = buf_.size();
-    if (cap == 0) return;
+    const std::size_t cap = capacity_;
+    if (cap == 0 || bytes.empty()) return;
+    // Allocated at the first byte: a container that prints nothing costs no ring.
+    if (buf_.empty()) buf_.resize(cap);
     // Of a chunk longer than the ring only its tail can survive; copying the rest would be
     // overwritten at once.
     if (bytes.size() >= cap) {

@@ -10,7 +10,7 @@
 namespace ctr::tty {
 
 // A fixed-capacity byte ring: appending past the capacity forgets the oldest bytes. Its memory
-// is allocated once, at construction.
+// is allocated once, at the first append (100 idle containers hold no rings).
 class scrollback {
   public:
     explicit scrollback(std::size_t capacity = 64 * 1024);
@@ -18,10 +18,11 @@ class scrollback {
     // Everything held, oldest first.
     std::string contents() const;
     std::size_t size() const { return size_; }
-    std::size_t capacity() const { return buf_.size(); }
+    std::size_t capacity() const { return capacity_; }
     void clear();
 
   private:
+    std::size_t capacity_;
     std::vector<char> buf_;
     std::size_t start_ = 0; // index of the oldest byte
     std::size_t size_ = 0;
