@@ -33,6 +33,9 @@ extern char** environ;
 
 namespace ctr::bench {
 
+using host::first_line_of;
+using host::stat_fields;
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -41,26 +44,6 @@ volatile std::sig_atomic_t g_signal = 0;
 
 extern "C" void on_signal(int sig) {
     g_signal = sig;
-}
-
-std::string first_line_of(const fs::path& file, std::string_view key) {
-    std::ifstream in(file);
-    for (std::string line; std::getline(in, line);)
-        if (line.starts_with(key)) return line;
-    return {};
-}
-
-// The fields of /proc/PID/stat after "(comm)", which may itself hold spaces and parentheses.
-std::vector<std::string> stat_fields(pid_t pid) {
-    auto text = sys::read_file(fmt::format("/proc/{}/stat", pid));
-    if (!text) return {};
-    auto close = text->rfind(')');
-    if (close == std::string::npos) return {};
-    std::istringstream in(text->substr(close + 2));
-    std::vector<std::string> out;
-    for (std::string f; in >> f;)
-        out.push_back(f);
-    return out; // out[0] is field 3 (state)
 }
 
 } // namespace

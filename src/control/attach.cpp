@@ -31,50 +31,6 @@ std::optional<tty::window_size> size_of(const nlohmann::json& req) {
     return tty::window_size{*rows, *cols};
 }
 
-namespace {
-asio::awaitable<void> read_input(std::shared_ptr<stream_conn> c, supervise::container& ct) {
-    auto& hub = ct.terminal();
-    for (;;) {
-        auto r = co_await read_frame(c->sock);
-        if (!r.got) {
-            c->finish(r.error);
-            co_return;
-        }
-        auto& f = *r.got;
-        if (!client_may_send(f.type)) {
-            c->finish(fmt::format("unexpected frame of type {}", static_cast<int>(f.type)));
-            co_return;
-        }
-        try {
-            switch (f.type) {
-            case frame_type::stdin_data:
-                co_await hub.write_input(std::move(f.payload));
-                break;
-            case frame_type::resize:
-                hub.resize(decode_resize(f.payload));
-                break;
-            case frame_type::signal:
-                try {
-                    ct.send_signal(decode_signal(f.payload));
-                } catch (const ctr::error&) {
-                    // Between runs: nobody to signal, and no reason to drop the client.
-                }
-                break;
-            case frame_type::close_stdin:
-                // Others may still type: one client's end of input is not the container's.
-                break;
-            default: // detach
-                c->finish();
-                co_return;
-            }
-        } catch (const protocol_error& e) {
-            c->finish(e.what());
-            co_return;
-        }
-    }
-}
-} // namespace
-
 asio::awaitable<void> serve_attach(asio::local::stream_protocol::socket& sock,
                                    supervise::container& ct, const nlohmann::json& req) {
     bool replay = flag(req, "replay", true);
@@ -90,7 +46,16 @@ asio::awaitable<void> serve_attach(asio::local::stream_protocol::socket& sock,
     nlohmann::json ok{{"ok", true}, {"tty", hub.has_terminal()}};
     if (!co_await write_frame(c->sock, frame_type::response, ok.dump())) co_return;
 
-    asio::co_spawn(c->sock.get_executor(), read_input(c, ct), log_escape("supervisor", c->who));
+    auto signal = [&ct](int sig) {
+        try {
+            ct.send_signal(sig);
+        } catch (const ctr::error&) {
+            // Between runs: nobody to signal, and no reason to drop the client.
+        }
+    };
+    // Others may still type: one client's end of input is not the container's.
+    asio::co_spawn(c->sock.get_executor(), relay_input(c, hub, signal, false),
+                   log_escape("supervisor", c->who));
     co_await pump(c);
     std::error_code ec;
     c->sock.close(ec); // ends the reader

@@ -47,42 +47,6 @@ asio::awaitable<void> wait_exit(std::shared_ptr<exec_run> run, std::string who) 
     co_await run->hub.end(std::move(how), "", drain_limit);
 }
 
-asio::awaitable<void> read_input(std::shared_ptr<stream_conn> c, std::shared_ptr<exec_run> run) {
-    for (;;) {
-        auto r = co_await read_frame(c->sock);
-        if (!r.got) {
-            c->finish(r.error);
-            co_return;
-        }
-        auto& f = *r.got;
-        if (!client_may_send(f.type)) {
-            c->finish(fmt::format("unexpected frame of type {}", static_cast<int>(f.type)));
-            co_return;
-        }
-        try {
-            switch (f.type) {
-            case frame_type::stdin_data:
-                co_await run->hub.write_input(std::move(f.payload));
-                break;
-            case frame_type::resize:
-                run->hub.resize(decode_resize(f.payload));
-                break;
-            case frame_type::signal:
-                run->child.signal(decode_signal(f.payload));
-                break;
-            case frame_type::close_stdin:
-                run->hub.close_input();
-                break;
-            default: // detach: an exec has nobody else to outlive its client
-                c->finish();
-                co_return;
-            }
-        } catch (const protocol_error& e) {
-            c->finish(e.what());
-            co_return;
-        }
-    }
-}
 } // namespace
 
 asio::awaitable<void> serve_exec(asio::local::stream_protocol::socket& sock,
@@ -115,7 +79,10 @@ asio::awaitable<void> serve_exec(asio::local::stream_protocol::socket& sock,
     asio::co_spawn(ex, wait_exit(run, who), log_escape("supervisor", who));
     nlohmann::json ok{{"ok", true}, {"tty", what.tty}};
     if (co_await write_frame(c->sock, frame_type::response, ok.dump())) {
-        asio::co_spawn(ex, read_input(c, run), log_escape("supervisor", who));
+        // The lambda holds the run, and so the hub, for as long as the reader runs. Detaching
+        // ends an exec like hanging up: it has nobody else to outlive its client.
+        auto signal = [run](int sig) { run->child.signal(sig); };
+        asio::co_spawn(ex, relay_input(c, run->hub, signal, true), log_escape("supervisor", who));
         co_await pump(c);
     }
     run->hub.unsubscribe(c->sub);

@@ -38,6 +38,44 @@ nlohmann::json exit_json(const tty::run_end& e) {
     return j;
 }
 
+asio::awaitable<void> relay_input(std::shared_ptr<stream_conn> c, tty::hub& hub,
+                                  std::function<void(int)> signal, bool closes_input) {
+    for (;;) {
+        auto r = co_await read_frame(c->sock);
+        if (!r.got) {
+            c->finish(r.error);
+            co_return;
+        }
+        auto& f = *r.got;
+        if (!client_may_send(f.type)) {
+            c->finish(fmt::format("unexpected frame of type {}", static_cast<int>(f.type)));
+            co_return;
+        }
+        try {
+            switch (f.type) {
+            case frame_type::stdin_data:
+                co_await hub.write_input(std::move(f.payload));
+                break;
+            case frame_type::resize:
+                hub.resize(decode_resize(f.payload));
+                break;
+            case frame_type::signal:
+                signal(decode_signal(f.payload));
+                break;
+            case frame_type::close_stdin:
+                if (closes_input) hub.close_input();
+                break;
+            default: // detach
+                c->finish();
+                co_return;
+            }
+        } catch (const protocol_error& e) {
+            c->finish(e.what());
+            co_return;
+        }
+    }
+}
+
 asio::awaitable<void> refuse(asio::local::stream_protocol::socket& sock, const std::string& why) {
     // Built outside the co_await: GCC 12 miscompiles braced JSON temporaries inside one.
     std::string answer = nlohmann::json{{"ok", false}, {"error", why}}.dump();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,12 @@ inline constexpr std::chrono::milliseconds stall_limit{1000};
 // Sends the subscriber's output, then its run's end as an exit frame; stops early on finish()
 // or when the client falls behind by more than the subscriber's limit.
 asio::awaitable<void> pump(std::shared_ptr<stream_conn> c);
+
+// The client's frames into `hub` until it detaches, hangs up or sends something wrong. `signal`
+// delivers a signal frame; close_stdin frames close the hub's input only with `closes_input`.
+// Whatever `signal` captures stays alive as long as this runs.
+asio::awaitable<void> relay_input(std::shared_ptr<stream_conn> c, tty::hub& hub,
+                                  std::function<void(int)> signal, bool closes_input);
 
 nlohmann::json exit_json(const tty::run_end& e);
 

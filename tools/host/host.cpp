@@ -74,6 +74,17 @@ std::vector<prefix> taken_prefixes() {
     return out;
 }
 
+bool is_number(const std::string& s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool alive(pid_t pid) {
+    return ::kill(pid, 0) == 0 && fs::exists(fmt::format("/proc/{}/ns", pid));
+}
+
+} // namespace
+
 std::string first_line_of(const fs::path& file, std::string_view key) {
     std::ifstream in(file);
     for (std::string line; std::getline(in, line);)
@@ -93,17 +104,6 @@ std::vector<std::string> stat_fields(pid_t pid) {
         out.push_back(f);
     return out; // out[0] is field 3 (state)
 }
-
-bool is_number(const std::string& s) {
-    return !s.empty() &&
-           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool alive(pid_t pid) {
-    return ::kill(pid, 0) == 0 && fs::exists(fmt::format("/proc/{}/ns", pid));
-}
-
-} // namespace
 
 std::string free_subnet(std::uint32_t seed, const std::vector<std::string>& avoid) {
     constexpr std::uint32_t base = (10u << 24) | (200u << 16); // 10.200.0.0/13

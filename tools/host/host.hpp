@@ -39,6 +39,10 @@ std::vector<std::filesystem::path> cgroups_mentioning(const std::vector<std::str
 // A "Vm...:" line of /proc/PID/status ("VmHWM:") in KiB; nothing once the process has no
 // memory (gone, or a zombie).
 std::optional<long> status_kib(pid_t pid, std::string_view key);
+// The first line of `file` that starts with `key` ("" when none).
+std::string first_line_of(const std::filesystem::path& file, std::string_view key);
+// The fields of /proc/PID/stat after "(comm)"; [0] is field 3 (state). Empty when gone.
+std::vector<std::string> stat_fields(pid_t pid);
 // utime+stime of the process itself, and of its reaped children, from /proc/PID/stat (a zombie
 // still shows them until it is reaped).
 struct cpu_seconds {
