@@ -1,12 +1,15 @@
-// Runs in the freshly cloned child. Only async-signal-safe calls from here to execve: the parent
-// built every string beforehand, and every failure leaves as one {step, errno, detail} record.
+// Runs in the freshly cloned child. Only raw system calls from here to execve (raw_syscall.hpp:
+// the child shares the supervisor's memory, errno included): the parent built every string
+// beforehand, and every failure leaves as one {step, errno, detail} record. Built without
+// sanitizers: their checks would write to the supervisor's shadow memory from this stack.
 #include "ctr/spawn/child.hpp"
 
+#include "raw_syscall.hpp"
 #include <fcntl.h>
-#include <grp.h>
 #include <iterator>
 #include <linux/capability.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -20,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctr/spawn/init_image.hpp"
@@ -29,14 +33,52 @@
 namespace ctr::spawn {
 namespace {
 
+using raw::err;
+using raw::sys;
+
 [[noreturn]] void die(int fd, step s, int err, int detail = -1) noexcept {
     failure f{s, err, detail};
-    ssize_t r = ::write(fd, &f, sizeof f);
-    (void)r;
+    sys(SYS_write, fd, &f, sizeof f);
     int code = exit_setup_failed;
     if (s == step::exec)
         code = (err == ENOENT || err == ENOTDIR) ? exit_not_found : exit_not_executable;
-    ::_exit(code);
+    raw::exit_group(code);
+}
+
+int close(int fd) noexcept {
+    return static_cast<int>(sys(SYS_close, fd));
+}
+int openat(int dirfd, const char* path, int flags, unsigned mode = 0) noexcept {
+    return static_cast<int>(sys(SYS_openat, dirfd, path, flags | O_CLOEXEC, mode));
+}
+// dup2 without SYS_dup2, which some architectures lack; the fds it gets never coincide.
+int dup2(int from, int to) noexcept {
+    return from == to ? to : static_cast<int>(sys(SYS_dup3, from, to, 0));
+}
+int fcntl(int fd, int cmd, long arg) noexcept {
+    return static_cast<int>(sys(SYS_fcntl, fd, cmd, arg));
+}
+int ioctl(int fd, unsigned long request, long arg) noexcept {
+    return static_cast<int>(sys(SYS_ioctl, fd, request, arg));
+}
+int attach_mount(int tree, int target) noexcept {
+    return static_cast<int>(sys(SYS_move_mount, tree, "", target, "",
+                                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+}
+int fsopen(const char* type) noexcept {
+    return static_cast<int>(sys(SYS_fsopen, type, FSOPEN_CLOEXEC));
+}
+int fsconfig(int fs, unsigned cmd, const char* key, const char* value) noexcept {
+    return static_cast<int>(sys(SYS_fsconfig, fs, cmd, key, value, 0));
+}
+int fsmount(int fs, unsigned attr) noexcept {
+    return static_cast<int>(sys(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attr));
+}
+int open_tree(int dirfd, const char* path, unsigned flags) noexcept {
+    return static_cast<int>(sys(SYS_open_tree, dirfd, path, flags | OPEN_TREE_CLOEXEC));
+}
+int set_mask(int how, std::uint64_t mask) noexcept {
+    return static_cast<int>(sys(SYS_rt_sigprocmask, how, &mask, nullptr, sizeof mask));
 }
 
 // Resolves `path` below `dirfd` as if dirfd were "/", refusing every symlink: a container that
@@ -45,7 +87,7 @@ int resolve_inside(int dirfd, const char* path, int flags) noexcept {
     open_how how{};
     how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+    return static_cast<int>(sys(SYS_openat2, dirfd, path, &how, sizeof how));
 }
 
 int open_inside(int dirfd, const char* path, bool directory = true) noexcept {
@@ -55,22 +97,18 @@ int open_inside(int dirfd, const char* path, bool directory = true) noexcept {
 int set_mount_attr(int tree, unsigned attr, unsigned flags) noexcept {
     mount_attr a{};
     a.attr_set = attr;
-    return ::mount_setattr(tree, "", AT_EMPTY_PATH | flags, &a, sizeof a);
-}
-
-int attach(int tree, int target) noexcept {
-    return ::move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    return static_cast<int>(sys(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | flags, &a, sizeof a));
 }
 
 void loopback_up(int report) noexcept {
-    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) die(report, step::loopback_up, errno);
+    int s = static_cast<int>(sys(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (s < 0) die(report, step::loopback_up, -s);
     ifreq ifr{};
     ::memcpy(ifr.ifr_name, "lo", 3);
-    if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) die(report, step::loopback_up, errno);
+    if (int r = ioctl(s, SIOCGIFFLAGS, raw::arg(&ifr))) die(report, step::loopback_up, -r);
     ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-    if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) die(report, step::loopback_up, errno);
-    ::close(s);
+    if (int r = ioctl(s, SIOCSIFFLAGS, raw::arg(&ifr))) die(report, step::loopback_up, -r);
+    close(s);
 }
 
 // In a user namespace mknod is refused: the host's nodes, cloned by the parent, are bound over
@@ -78,14 +116,14 @@ void loopback_up(int report) noexcept {
 void bind_devices(const plan& p, int devfd, int report) noexcept {
     for (int i = 0; i < static_cast<int>(std::size(dev_nodes)); ++i) {
         const char* name = dev_nodes[i].name;
-        int made =
-            ::openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (made < 0) die(report, step::bind_device, errno, i);
-        ::close(made);
+        int made = openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0666);
+        if (made < 0) die(report, step::bind_device, -made, i);
+        close(made);
         int target = open_inside(devfd, name, false);
-        if (target < 0 || attach(p.userns.devices[i], target) != 0)
-            die(report, step::bind_device, errno, i);
-        ::close(target);
+        if (target < 0) die(report, step::bind_device, -target, i);
+        if (int r = attach_mount(p.userns.devices[i], target))
+            die(report, step::bind_device, -r, i);
+        close(target);
     }
 }
 
@@ -94,63 +132,60 @@ void make_devices(const plan& p, int devfd, int report, int index) noexcept {
         bind_devices(p, devfd, report);
     else
         for (const auto& d : dev_nodes) {
-            if (::mknodat(devfd, d.name, S_IFCHR | 0666, makedev(d.major, d.minor)) != 0)
-                die(report, step::make_device, errno, index);
+            if (long r = sys(SYS_mknodat, devfd, d.name, S_IFCHR | 0666, makedev(d.major, d.minor)))
+                die(report, step::make_device, err(r), index);
         }
     for (const auto& l : dev_links) {
-        if (::symlinkat(l.target, devfd, l.name) != 0) die(report, step::make_device, errno, index);
+        if (long r = sys(SYS_symlinkat, l.target, devfd, l.name))
+            die(report, step::make_device, err(r), index);
     }
 }
 
 void mount_one(const plan& p, int rootfd, int index, int report) noexcept {
     const mount_spec& m = mount_table[index];
     int parent = open_inside(rootfd, m.parent);
-    if (parent < 0) die(report, step::open_target, errno, index);
-    if (::mkdirat(parent, m.leaf, m.dir_mode) != 0 && errno != EEXIST)
-        die(report, step::make_target, errno, index);
+    if (parent < 0) die(report, step::open_target, -parent, index);
+    if (long r = sys(SYS_mkdirat, parent, m.leaf, m.dir_mode); r != 0 && r != -EEXIST)
+        die(report, step::make_target, err(r), index);
     int target = open_inside(parent, m.leaf);
-    if (target < 0) die(report, step::open_target, errno, index);
+    if (target < 0) die(report, step::open_target, -target, index);
 
-    int fs = ::fsopen(m.fstype, FSOPEN_CLOEXEC);
-    if (fs < 0) die(report, step::fs_open, errno, index);
+    int fs = fsopen(m.fstype);
+    if (fs < 0) die(report, step::fs_open, -fs, index);
     for (const auto& opt : m.options) {
         if (!opt.key) break;
-        int r = opt.value ? ::fsconfig(fs, FSCONFIG_SET_STRING, opt.key, opt.value, 0)
-                          : ::fsconfig(fs, FSCONFIG_SET_FLAG, opt.key, nullptr, 0);
-        if (r != 0) die(report, step::fs_create, errno, index);
+        int r = opt.value ? fsconfig(fs, FSCONFIG_SET_STRING, opt.key, opt.value)
+                          : fsconfig(fs, FSCONFIG_SET_FLAG, opt.key, nullptr);
+        if (r != 0) die(report, step::fs_create, -r, index);
     }
-    if (::fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
-        die(report, step::fs_create, errno, index);
-    int mnt = ::fsmount(fs, FSMOUNT_CLOEXEC, m.attr);
-    if (mnt < 0) die(report, step::fs_mount, errno, index);
-    if (::move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
-        die(report, step::move_mount, errno, index);
+    if (int r = fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr))
+        die(report, step::fs_create, -r, index);
+    int mnt = fsmount(fs, m.attr);
+    if (mnt < 0) die(report, step::fs_mount, -mnt, index);
+    if (int r = attach_mount(mnt, target)) die(report, step::move_mount, -r, index);
     if (m.is_dev) make_devices(p, mnt, report, index);
-    ::close(mnt);
-    ::close(fs);
-    ::close(target);
-    ::close(parent);
+    close(mnt);
+    close(fs);
+    close(target);
+    close(parent);
 }
 
 // Binds the supervisor's file for this container (its /etc/hosts) over one inside the root. The
 // target is created when missing and, like every mount point, never reached through a symlink.
 void bind_file(int rootfd, const bind_spec& b, int index, int report) noexcept {
     int dir = open_inside(rootfd, b.parent);
-    if (dir < 0) die(report, step::open_target, errno, index);
-    int made = ::openat(dir, b.leaf, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (made < 0) die(report, step::make_target, errno, index);
-    ::close(made);
+    if (dir < 0) die(report, step::open_target, -dir, index);
+    int made = openat(dir, b.leaf, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644);
+    if (made < 0) die(report, step::make_target, -made, index);
+    close(made);
     int target = open_inside(dir, b.leaf, false);
-    if (target < 0) die(report, step::open_target, errno, index);
-    int source =
-        b.tree >= 0 ? b.tree : ::open_tree(AT_FDCWD, b.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-    if (source < 0) die(report, step::fs_mount, errno, index);
-    if (::move_mount(source, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) !=
-        0)
-        die(report, step::move_mount, errno, index);
-    ::close(source);
-    ::close(target);
-    ::close(dir);
+    if (target < 0) die(report, step::open_target, -target, index);
+    int source = b.tree >= 0 ? b.tree : open_tree(AT_FDCWD, b.source, OPEN_TREE_CLONE);
+    if (source < 0) die(report, step::fs_mount, -source, index);
+    if (int r = attach_mount(source, target)) die(report, step::move_mount, -r, index);
+    close(source);
+    close(target);
+    close(dir);
 }
 
 // A `mounts` entry. The host path is resolved in the host's view (still ours before pivot_root);
@@ -158,12 +193,12 @@ void bind_file(int rootfd, const bind_spec& b, int index, int report) noexcept {
 void bind_user_mount(int rootfd, const plan& p, int index, int report) noexcept {
     const user_mount& m = p.mounts[static_cast<std::size_t>(index)];
     // With a user namespace the parent cloned it, read-only already where asked.
-    int source = m.tree >= 0 ? m.tree
-                             : ::open_tree(AT_FDCWD, m.source,
-                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-    if (source < 0) die(report, step::bind_open_source, errno, index);
-    if (m.tree < 0 && m.readonly && set_mount_attr(source, MOUNT_ATTR_RDONLY, AT_RECURSIVE) != 0)
-        die(report, step::bind_set_readonly, errno, index);
+    int source =
+        m.tree >= 0 ? m.tree : open_tree(AT_FDCWD, m.source, OPEN_TREE_CLONE | AT_RECURSIVE);
+    if (source < 0) die(report, step::bind_open_source, -source, index);
+    if (m.tree < 0 && m.readonly)
+        if (int r = set_mount_attr(source, MOUNT_ATTR_RDONLY, AT_RECURSIVE))
+            die(report, step::bind_set_readonly, -r, index);
 
     int dir = rootfd;
     for (std::size_t i = 0; i < m.parts; ++i) {
@@ -171,72 +206,76 @@ void bind_user_mount(int rootfd, const plan& p, int index, int report) noexcept 
         bool last = i + 1 == m.parts;
         bool want_dir = !last || m.source_is_dir;
         if (want_dir) {
-            if (::mkdirat(dir, part, 0755) != 0 && errno != EEXIST)
-                die(report, step::bind_make_target, errno, index);
+            if (long r = sys(SYS_mkdirat, dir, part, 0755); r != 0 && r != -EEXIST)
+                die(report, step::bind_make_target, err(r), index);
         } else {
-            int made = ::openat(dir, part, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-            if (made < 0) die(report, step::bind_make_target, errno, index);
-            ::close(made);
+            int made = openat(dir, part, O_RDONLY | O_CREAT | O_NOFOLLOW, 0644);
+            if (made < 0) die(report, step::bind_make_target, -made, index);
+            close(made);
         }
         int next = open_inside(dir, part, want_dir);
-        if (next < 0) die(report, step::bind_open_target, errno, index);
-        if (dir != rootfd) ::close(dir);
+        if (next < 0) die(report, step::bind_open_target, -next, index);
+        if (dir != rootfd) close(dir);
         dir = next;
     }
-    if (attach(source, dir) != 0) die(report, step::bind_move, errno, index);
-    ::close(dir);
-    ::close(source);
+    if (int r = attach_mount(source, dir)) die(report, step::bind_move, -r, index);
+    close(dir);
+    close(source);
 }
 
 // Docker's net.ipv4.ping_group_range. The file belongs to the opener's network namespace: ours.
 void set_ping_range(const plan& p, int rootfd, int report) noexcept {
     int fd = resolve_inside(rootfd, ping_group_range_path, O_WRONLY);
-    if (fd < 0) die(report, step::set_ping_range, errno);
+    if (fd < 0) die(report, step::set_ping_range, -fd);
     auto len = p.ping_range.size();
-    if (::write(fd, p.ping_range.data(), len) != static_cast<ssize_t>(len))
-        die(report, step::set_ping_range, errno);
-    ::close(fd);
+    if (long r = sys(SYS_write, fd, p.ping_range.data(), len); r != static_cast<long>(len))
+        die(report, step::set_ping_range, r < 0 ? err(r) : EIO);
+    close(fd);
 }
 
 void mask_paths(int rootfd, int report) noexcept {
     int null = open_inside(rootfd, "dev/null", false);
-    if (null < 0) die(report, step::mask_with_null, errno, -1);
+    if (null < 0) die(report, step::mask_with_null, -null, -1);
     for (int i = 0; i < masked_paths_size; ++i) {
         int target = resolve_inside(rootfd, masked_paths[i], O_PATH);
-        if (target < 0 && errno == ENOENT) continue;
+        if (target == -ENOENT) continue;
+        if (target < 0) die(report, step::open_masked, -target, i);
         struct stat st {};
-        if (target < 0 || ::fstat(target, &st) != 0) die(report, step::open_masked, errno, i);
+        if (long r = sys(SYS_newfstatat, target, "", &st, AT_EMPTY_PATH))
+            die(report, step::open_masked, err(r), i);
         if (S_ISDIR(st.st_mode)) {
-            int fs = ::fsopen("tmpfs", FSOPEN_CLOEXEC);
-            if (fs < 0 || ::fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
-                die(report, step::mask_with_tmpfs, errno, i);
-            int mnt = ::fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | nosuid_nodev_noexec);
-            if (mnt < 0 || attach(mnt, target) != 0) die(report, step::mask_with_tmpfs, errno, i);
-            ::close(mnt);
-            ::close(fs);
+            int fs = fsopen("tmpfs");
+            if (fs < 0) die(report, step::mask_with_tmpfs, -fs, i);
+            if (int r = fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr))
+                die(report, step::mask_with_tmpfs, -r, i);
+            int mnt = fsmount(fs, MOUNT_ATTR_RDONLY | nosuid_nodev_noexec);
+            if (mnt < 0) die(report, step::mask_with_tmpfs, -mnt, i);
+            if (int r = attach_mount(mnt, target)) die(report, step::mask_with_tmpfs, -r, i);
+            close(mnt);
+            close(fs);
         } else {
-            int tree = ::open_tree(null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-            if (tree < 0 || attach(tree, target) != 0) die(report, step::mask_with_null, errno, i);
-            ::close(tree);
+            int tree = open_tree(null, "", OPEN_TREE_CLONE | AT_EMPTY_PATH);
+            if (tree < 0) die(report, step::mask_with_null, -tree, i);
+            if (int r = attach_mount(tree, target)) die(report, step::mask_with_null, -r, i);
+            close(tree);
         }
-        ::close(target);
+        close(target);
     }
-    ::close(null);
+    close(null);
 }
 
 void make_paths_readonly(int rootfd, int report) noexcept {
     for (int i = 0; i < readonly_paths_size; ++i) {
         int target = resolve_inside(rootfd, readonly_paths[i], O_PATH);
-        if (target < 0 && errno == ENOENT) continue;
-        if (target < 0) die(report, step::open_readonly_path, errno, i);
-        int tree = ::open_tree(target, "",
-                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-        if (tree < 0 ||
-            set_mount_attr(tree, MOUNT_ATTR_RDONLY | nosuid_nodev_noexec, AT_RECURSIVE) != 0 ||
-            attach(tree, target) != 0)
-            die(report, step::make_readonly_path, errno, i);
-        ::close(tree);
-        ::close(target);
+        if (target == -ENOENT) continue;
+        if (target < 0) die(report, step::open_readonly_path, -target, i);
+        int tree = open_tree(target, "", OPEN_TREE_CLONE | AT_EMPTY_PATH | AT_RECURSIVE);
+        if (tree < 0) die(report, step::make_readonly_path, -tree, i);
+        int r = set_mount_attr(tree, MOUNT_ATTR_RDONLY | nosuid_nodev_noexec, AT_RECURSIVE);
+        if (r == 0) r = attach_mount(tree, target);
+        if (r != 0) die(report, step::make_readonly_path, -r, i);
+        close(tree);
+        close(target);
     }
 }
 
@@ -246,22 +285,27 @@ void make_paths_readonly(int rootfd, int report) noexcept {
 void drop_privileges(const plan& p, int report) noexcept {
     for (int cap = 0; cap <= p.last_capability; ++cap) {
         if ((p.capabilities >> cap & 1) != 0) continue;
-        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
-            die(report, step::drop_bounding, errno, cap);
+        if (long r = sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0))
+            die(report, step::drop_bounding, err(r), cap);
     }
-    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
-        die(report, step::clear_ambient, errno);
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(report, step::set_no_new_privs, errno);
+    if (long r = sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0))
+        die(report, step::clear_ambient, err(r));
+    if (long r = sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        die(report, step::set_no_new_privs, err(r));
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
     for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; ++i) {
         auto word = static_cast<std::uint32_t>(p.capabilities >> (32 * i));
         data[i].effective = data[i].permitted = word; // inheritable stays empty
     }
-    if (::syscall(SYS_capset, &header, data) != 0) die(report, step::set_capabilities, errno);
-    for (std::size_t i = 0; i < p.seccomp.size(); ++i)
-        if (int err = load_seccomp(p.seccomp[i]))
-            die(report, step::load_seccomp, err, static_cast<int>(i));
+    if (long r = sys(SYS_capset, &header, data)) die(report, step::set_capabilities, err(r));
+    for (std::size_t i = 0; i < p.seccomp.size(); ++i) {
+        const bpf_program& program = p.seccomp[i];
+        sock_fprog prog{static_cast<unsigned short>(program.size()),
+                        const_cast<sock_filter*>(program.data())};
+        if (long r = sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+            die(report, step::load_seccomp, err(r), static_cast<int>(i));
+    }
 }
 
 // `userns = true`, right after sync point 1 (the maps are written). Until setresuid the kernel
@@ -270,33 +314,40 @@ void drop_privileges(const plan& p, int report) noexcept {
 // base), with full capabilities over its own namespaces only, and the folder is its working
 // directory, from which it reaches lower, upper, work and merged (the folder is 0711).
 void become_namespace_root(const plan& p, int report) noexcept {
-    int dir = ::open(p.userns.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) die(report, step::userns_open_dir, errno);
-    if (::setresgid(0, 0, 0) != 0) die(report, step::userns_become_root, errno, 0);
-    if (::setgroups(0, nullptr) != 0) die(report, step::userns_become_root, errno, 1);
-    if (::setresuid(0, 0, 0) != 0) die(report, step::userns_become_root, errno, 2);
+    int dir = openat(AT_FDCWD, p.userns.dir.c_str(), O_PATH | O_DIRECTORY);
+    if (dir < 0) die(report, step::userns_open_dir, -dir);
+    if (long r = sys(SYS_setresgid, 0, 0, 0)) die(report, step::userns_become_root, err(r), 0);
+    if (long r = sys(SYS_setgroups, 0, nullptr)) die(report, step::userns_become_root, err(r), 1);
+    if (long r = sys(SYS_setresuid, 0, 0, 0)) die(report, step::userns_become_root, err(r), 2);
     // A change of credentials clears the parent-death signal: arm it again, then make sure the
     // parent did not die in between (its end of the report pipe would be closed).
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die(report, step::wait_parent, errno);
+    if (long r = sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
+        die(report, step::wait_parent, err(r));
     pollfd alive{report, 0, 0};
-    if (::poll(&alive, 1, 0) != 0 && (alive.revents & POLLERR) != 0) ::_exit(exit_setup_failed);
-    if (::fchdir(dir) != 0) die(report, step::userns_open_dir, errno);
-    ::close(dir);
-    if (::move_mount(p.userns.lower, "", AT_FDCWD, "lower", MOVE_MOUNT_F_EMPTY_PATH) != 0)
-        die(report, step::userns_attach_lower, errno);
-    ::close(p.userns.lower);
+    timespec now{};
+    if (sys(SYS_ppoll, &alive, 1, &now, nullptr, 0) > 0 && (alive.revents & POLLERR) != 0)
+        raw::exit_group(exit_setup_failed);
+    if (long r = sys(SYS_fchdir, dir)) die(report, step::userns_open_dir, err(r));
+    close(dir);
+    if (long r =
+            sys(SYS_move_mount, p.userns.lower, "", AT_FDCWD, "lower", MOVE_MOUNT_F_EMPTY_PATH))
+        die(report, step::userns_attach_lower, err(r));
+    close(p.userns.lower);
 }
 
+// The kernel's struct sigaction, all zero: SIG_DFL, no flags, an empty mask. Its largest layout
+// (x86_64: handler, flags, restorer, mask) covers every architecture's.
+struct kernel_sigaction {
+    unsigned long handler = 0, flags = 0, restorer = 0, mask = 0;
+};
+
 void reset_signals(int report) noexcept {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
+    kernel_sigaction dfl;
     for (int sig = 1; sig < NSIG; ++sig) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        ::sigaction(sig, &dfl, nullptr); // fails harmlessly for the libc-reserved signals
+        sys(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
     }
-    sigset_t none;
-    sigemptyset(&none);
-    if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) die(report, step::reset_signals, errno);
+    if (int r = set_mask(SIG_SETMASK, 0)) die(report, step::reset_signals, -r);
 }
 
 // init = true: ctr-init from its sealed memfd, never from a path a container could reach. It
@@ -307,29 +358,26 @@ void reset_signals(int report) noexcept {
 [[noreturn]] void exec_init(const plan& p, int report) noexcept {
     int image = p.init_image;
     if (image == init_report_fd) {
-        image = ::fcntl(image, F_DUPFD_CLOEXEC, init_report_fd + 1);
-        if (image < 0) die(report, step::prepare_init, errno);
+        image = fcntl(image, F_DUPFD_CLOEXEC, init_report_fd + 1);
+        if (image < 0) die(report, step::prepare_init, -image);
     }
-    // dup2 clears close-on-exec on its copy, but does nothing when the fd is already there.
-    int kept =
-        report == init_report_fd ? ::fcntl(report, F_SETFD, 0) : ::dup2(report, init_report_fd);
-    if (kept < 0) die(report, step::prepare_init, errno);
-    sigset_t all;
-    sigfillset(&all);
-    if (::sigprocmask(SIG_SETMASK, &all, nullptr) != 0) die(report, step::prepare_init, errno);
-    ::execveat(image, "", p.init_argv.data(), p.envp.data(), AT_EMPTY_PATH);
-    die(report, step::exec_init, errno);
+    // dup3 clears close-on-exec on its copy, but refuses an fd already there.
+    int kept = report == init_report_fd ? fcntl(report, F_SETFD, 0) : dup2(report, init_report_fd);
+    if (kept < 0) die(report, step::prepare_init, -kept);
+    if (int r = set_mask(SIG_SETMASK, ~std::uint64_t{0})) die(report, step::prepare_init, -r);
+    long r = sys(SYS_execveat, image, "", p.init_argv.data(), p.envp.data(), AT_EMPTY_PATH);
+    die(report, step::exec_init, err(r));
 }
 
 [[noreturn]] void exec_command(const plan& p, int report) noexcept {
     if (p.init_image >= 0) exec_init(p, report);
     int first_err = ENOENT;
     for (const char* candidate : p.candidates) {
-        ::execve(candidate, p.argv.data(), p.envp.data());
+        int e = err(sys(SYS_execve, candidate, p.argv.data(), p.envp.data()));
         // Like execvp: keep searching past "not here", remember "here but not runnable".
-        if (errno != ENOENT && errno != ENOTDIR) {
-            first_err = errno;
-            if (errno != EACCES) break;
+        if (e != ENOENT && e != ENOTDIR) {
+            first_err = e;
+            if (e != EACCES) break;
         }
     }
     die(report, step::exec, first_err);
@@ -338,12 +386,12 @@ void reset_signals(int report) noexcept {
 // Like runc and crun: the PTY comes from the container's own devpts instance, so `tty` inside
 // names /dev/pts/N that exists there; only the master leaves, to the supervisor.
 void take_terminal(int sock, int report) noexcept {
-    int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0) die(report, step::open_terminal, errno);
+    int master = openat(AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY);
+    if (master < 0) die(report, step::open_terminal, -master);
     int unlock = 0;
-    if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) die(report, step::open_terminal, errno);
-    int peer = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (peer < 0) die(report, step::open_terminal, errno);
+    if (int r = ioctl(master, TIOCSPTLCK, raw::arg(&unlock))) die(report, step::open_terminal, -r);
+    int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (peer < 0) die(report, step::open_terminal, -peer);
 
     char byte = 't';
     iovec iov{&byte, 1};
@@ -358,37 +406,41 @@ void take_terminal(int sock, int report) noexcept {
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     ::memcpy(CMSG_DATA(c), &master, sizeof(int));
-    ssize_t n;
+    long n;
     do
-        n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) die(report, step::send_terminal, n < 0 ? errno : EPIPE);
-    ::close(master);
-    ::close(sock);
+        n = sys(SYS_sendmsg, sock, &msg, MSG_NOSIGNAL);
+    while (n == -EINTR);
+    if (n != 1) die(report, step::send_terminal, n < 0 ? err(n) : EPIPE);
+    close(master);
+    close(sock);
 
     // The child is a session leader without a terminal (setsid at its start): it may take one.
-    if (::ioctl(peer, TIOCSCTTY, 0) != 0) die(report, step::set_controlling_tty, errno);
-    if (::dup2(peer, 0) < 0 || ::dup2(peer, 1) < 0 || ::dup2(peer, 2) < 0)
-        die(report, step::set_stdio, errno);
-    if (peer > 2) ::close(peer);
+    if (int r = ioctl(peer, TIOCSCTTY, 0)) die(report, step::set_controlling_tty, -r);
+    for (int to = 0; to <= 2; ++to)
+        if (int r = dup2(peer, to); r < 0) die(report, step::set_stdio, -r);
+    if (peer > 2) close(peer);
 }
 
 // From stdio to exec, shared by a container's first process and an exec'd one.
 [[noreturn]] void become_command(const plan& p, const child_fds& fds) noexcept {
     const int report = fds.report;
-    if (fds.terminal_socket >= 0)
+    if (fds.terminal_socket >= 0) {
         take_terminal(fds.terminal_socket, report);
-    else if (::dup2(fds.stdin_fd, 0) < 0 || ::dup2(fds.stdout_fd, 1) < 0 ||
-             ::dup2(fds.stderr_fd, 2) < 0)
-        die(report, step::set_stdio, errno);
-    if (::chdir(p.workdir.c_str()) != 0) die(report, step::chdir_workdir, errno);
-    ::umask(022);
+    } else {
+        const int from[3] = {fds.stdin_fd, fds.stdout_fd, fds.stderr_fd};
+        for (int to = 0; to <= 2; ++to)
+            if (int r = dup2(from[to], to); r < 0) die(report, step::set_stdio, -r);
+    }
+    if (long r = sys(SYS_chdir, p.workdir.c_str())) die(report, step::chdir_workdir, err(r));
+    sys(SYS_umask, 022);
     reset_signals(report);
     // Whatever fd the supervisor holds, opened with or without O_CLOEXEC, ends here at exec.
-    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) die(report, step::close_fds, errno);
+    if (long r = sys(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC))
+        die(report, step::close_fds, err(r));
     // Raising a hard limit needs CAP_SYS_RESOURCE, which the container may not keep.
-    if (p.nofile && ::setrlimit(RLIMIT_NOFILE, &*p.nofile) != 0)
-        die(report, step::set_rlimit, errno);
+    if (p.nofile)
+        if (long r = sys(SYS_prlimit64, 0, RLIMIT_NOFILE, &*p.nofile, nullptr))
+            die(report, step::set_rlimit, err(r));
     drop_privileges(p, report);
 
     exec_command(p, report);
@@ -396,14 +448,15 @@ void take_terminal(int sock, int report) noexcept {
 
 // Sync point 1. After PDEATHSIG is armed, EOF here can only mean the parent is gone.
 void wait_for_parent(const child_fds& fds) noexcept {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die(fds.report, step::wait_parent, errno);
+    if (long r = sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
+        die(fds.report, step::wait_parent, err(r));
     char go = 0;
-    ssize_t n;
+    long n;
     do
-        n = ::read(fds.sync, &go, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) ::_exit(exit_setup_failed);
-    ::close(fds.sync);
+        n = sys(SYS_read, fds.sync, &go, 1);
+    while (n == -EINTR);
+    if (n != 1) raw::exit_group(exit_setup_failed);
+    close(fds.sync);
 }
 
 } // namespace
@@ -411,23 +464,23 @@ void wait_for_parent(const child_fds& fds) noexcept {
 void run_child(const plan& p, const child_fds& fds) noexcept {
     const int report = fds.report;
     // Own session first: a Ctrl-C on the supervisor's terminal must not reach containers.
-    ::setsid();
+    sys(SYS_setsid);
     wait_for_parent(fds);
 
-    ::umask(0);
-    if (::sethostname(p.hostname.data(), p.hostname.size()) != 0)
-        die(report, step::set_hostname, errno);
+    sys(SYS_umask, 0);
+    if (long r = sys(SYS_sethostname, p.hostname.data(), p.hostname.size()))
+        die(report, step::set_hostname, err(r));
     loopback_up(report);
 
     // Nothing mounted from here on may propagate back to the host.
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-        die(report, step::make_private, errno);
+    if (long r = sys(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr))
+        die(report, step::make_private, err(r));
     if (p.userns.enabled) become_namespace_root(p, report);
     const char* merged = p.userns.enabled ? "merged" : p.merged.c_str();
-    if (::mount("overlay", merged, "overlay", 0, p.overlay_options.c_str()) != 0)
-        die(report, step::mount_overlay, errno);
-    int rootfd = ::open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0) die(report, step::open_root, errno);
+    if (long r = sys(SYS_mount, "overlay", merged, "overlay", 0, p.overlay_options.c_str()))
+        die(report, step::mount_overlay, err(r));
+    int rootfd = openat(AT_FDCWD, merged, O_PATH | O_DIRECTORY);
+    if (rootfd < 0) die(report, step::open_root, -rootfd);
     for (int i = 0; i < mount_table_size; ++i)
         mount_one(p, rootfd, i, report);
     for (std::size_t i = 0; i < p.binds.size(); ++i)
@@ -441,38 +494,48 @@ void run_child(const plan& p, const child_fds& fds) noexcept {
     for (std::size_t i = 0; i < p.mounts.size(); ++i)
         bind_user_mount(rootfd, p, static_cast<int>(i), report);
     // Only the overlay: /dev, /dev/shm, /proc, /etc/hosts and the binds stay as they are.
-    if (p.readonly_rootfs && set_mount_attr(rootfd, MOUNT_ATTR_RDONLY, 0) != 0)
-        die(report, step::make_root_readonly, errno);
+    if (p.readonly_rootfs)
+        if (int r = set_mount_attr(rootfd, MOUNT_ATTR_RDONLY, 0))
+            die(report, step::make_root_readonly, -r);
 
     // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only ours.
-    if (::fchdir(rootfd) != 0) die(report, step::pivot_root, errno);
-    if (::syscall(SYS_pivot_root, ".", ".") != 0) die(report, step::pivot_root, errno);
-    if (::umount2(".", MNT_DETACH) != 0) die(report, step::detach_old_root, errno);
-    if (::chdir("/") != 0) die(report, step::detach_old_root, errno);
-    ::close(rootfd);
+    if (long r = sys(SYS_fchdir, rootfd)) die(report, step::pivot_root, err(r));
+    if (long r = sys(SYS_pivot_root, ".", ".")) die(report, step::pivot_root, err(r));
+    if (long r = sys(SYS_umount2, ".", MNT_DETACH)) die(report, step::detach_old_root, err(r));
+    if (long r = sys(SYS_chdir, "/")) die(report, step::detach_old_root, err(r));
+    close(rootfd);
 
     become_command(p, fds);
 }
 
 void run_exec_child(const plan& p, const child_fds& fds) noexcept {
     // Its own session, like the container's first process: no terminal's signals but its own.
-    ::setsid();
+    sys(SYS_setsid);
     // Until exec it is a copy of the supervisor inside the container's pid namespace: not
     // dumpable, so no process there (without CAP_SYS_PTRACE) can open its /proc/PID/exe, the
     // host's supervisor binary (runc's CVE-2019-5736). exec resets it for the command.
-    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die(fds.report, step::wait_parent, errno);
+    if (long r = sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0))
+        die(fds.report, step::wait_parent, err(r));
     wait_for_parent(fds);
     // All at once through the pidfd: joining the mount namespace makes its root and cwd ours.
-    if (::setns(fds.container_pidfd, fds.namespaces) != 0)
-        die(fds.report, step::join_namespaces, errno);
-    ::close(fds.container_pidfd);
+    if (long r = sys(SYS_setns, fds.container_pidfd, fds.namespaces))
+        die(fds.report, step::join_namespaces, err(r));
+    close(fds.container_pidfd);
     // In a user namespace the host's root is unmapped: become its root (host userns_base), and
     // re-arm the parent-death signal that changing ids cleared.
-    if ((fds.namespaces & CLONE_NEWUSER) != 0 &&
-        (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0 ||
-         ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0))
-        die(fds.report, step::join_namespaces, errno);
+    if ((fds.namespaces & CLONE_NEWUSER) != 0) {
+        long r = sys(SYS_setgroups, 0, nullptr);
+        if (r == 0) r = sys(SYS_setresgid, 0, 0, 0);
+        if (r == 0) r = sys(SYS_setresuid, 0, 0, 0);
+        if (r == 0) r = sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (r != 0) die(fds.report, step::join_namespaces, err(r));
+    }
     become_command(p, fds);
+}
+
+void run_child_from(void* start) noexcept {
+    const auto* s = static_cast<const child_start*>(start);
+    run_child(*s->p, s->fds);
 }
 
 } // namespace ctr::spawn

@@ -1,13 +1,17 @@
 #include "ctr/spawn/launch.hpp"
 
+#include <cstdint>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <new>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <utility>
 
 #include "ctr/core/error.hpp"
 #include "ctr/core/scope_guard.hpp"
@@ -38,9 +42,39 @@ fd_pair make_terminal_socket() {
     return {unique_fd(fds[0]), unique_fd(fds[1])};
 }
 
+// A container's set-up needs a few KiB of stack; the rest is never touched, so never backed.
+constexpr std::size_t stack_size = 256 * 1024;
+
+#if defined(__x86_64__)
+// clone3 onto `args->stack`: the child cannot return into this frame, whose stack it does not
+// have, so it calls entry(arg) straight from the syscall's return (as glibc's clone does).
+long clone3_calling(clone_args& args, void (*entry)(void*), void* arg) noexcept {
+    long ret;
+    register void (*fn)(void*) asm("r12") = entry;
+    register void* fn_arg asm("r13") = arg;
+    asm volatile("syscall\n\t"
+                 "test %%rax, %%rax\n\t"
+                 "jnz 1f\n\t"
+                 "xor %%ebp, %%ebp\n\t"
+                 "mov %%r13, %%rdi\n\t"
+                 "call *%%r12\n\t"
+                 "ud2\n"
+                 "1:"
+                 : "=a"(ret)
+                 : "a"(SYS_clone3), "D"(&args), "S"(sizeof args), "r"(fn), "r"(fn_arg)
+                 : "rcx", "r11", "memory");
+    if (ret < 0) {
+        errno = static_cast<int>(-ret);
+        return -1;
+    }
+    return ret;
+}
+#endif
+
 // Everything but the clone: the child's entry point and its flags differ between a container's
 // first process and an exec'd one.
-template <class Clone> launched start(const plan& p, const stdio_fds& stdio, Clone clone) {
+template <class Clone>
+launched start(const plan& p, const stdio_fds& stdio, Clone clone, child_stack stack = {}) {
     auto sync = make_pipe("sync");
     auto report = make_report();
     fd_pair terminal;
@@ -57,7 +91,7 @@ template <class Clone> launched start(const plan& p, const stdio_fds& stdio, Clo
     report.child.reset();
     terminal.child.reset();
     launched child(static_cast<pid_t>(pid), unique_fd(pidfd), std::move(sync.parent),
-                   std::move(report.parent), std::move(terminal.parent));
+                   std::move(report.parent), std::move(terminal.parent), std::move(stack));
     if (::fcntl(child.report_fd(), F_SETFL, O_NONBLOCK) != 0)
         throw_errno("fcntl(report pipe, O_NONBLOCK)");
     return child;
@@ -72,9 +106,35 @@ long clone3(std::uint64_t flags, int& pidfd) {
 }
 } // namespace
 
-launched::launched(pid_t pid, unique_fd pidfd, unique_fd sync, unique_fd report, unique_fd terminal)
-    : pid_(pid), pidfd_(std::move(pidfd)), sync_(std::move(sync)), report_(std::move(report)),
-      terminal_(std::move(terminal)) {}
+child_stack::child_stack(std::size_t size) : size_(size) {
+    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) throw_errno("mmap(child stack, {} bytes)", size);
+    base_ = m;
+    // A guard page at the bottom: an overflow faults instead of writing into our heap.
+    if (::mprotect(base_, 4096, PROT_NONE) != 0) throw_errno("mprotect(child stack guard)");
+}
+
+child_stack::child_stack(child_stack&& o) noexcept
+    : base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+child_stack& child_stack::operator=(child_stack&& o) noexcept {
+    if (this != &o) {
+        this->~child_stack();
+        base_ = std::exchange(o.base_, nullptr);
+        size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+}
+
+child_stack::~child_stack() {
+    if (base_) ::munmap(base_, size_);
+}
+
+launched::launched(pid_t pid, unique_fd pidfd, unique_fd sync, unique_fd report, unique_fd terminal,
+                   child_stack stack)
+    : stack_(std::move(stack)), pid_(pid), pidfd_(std::move(pidfd)), sync_(std::move(sync)),
+      report_(std::move(report)), terminal_(std::move(terminal)) {}
 
 launched::~launched() {
     if (!pidfd_) return;
@@ -94,7 +154,7 @@ launched::running launched::release() {
     while (n < 0 && errno == EINTR);
     if (n != 1) throw_errno("write(sync pipe of pid {})", pid_);
     sync_.reset();
-    return {std::move(pidfd_), std::move(report_), std::move(terminal_)};
+    return {std::move(pidfd_), std::move(report_), std::move(terminal_), std::move(stack_)};
 }
 
 launched launch(const plan& p, const stdio_fds& stdio) {
@@ -103,11 +163,43 @@ launched launch(const plan& p, const stdio_fds& stdio) {
     // In the same call, so the new user namespace owns every other one: root inside may then
     // mount /proc, /sys and mqueue and configure its network.
     if (p.userns.enabled) flags |= CLONE_NEWUSER;
+#if !defined(__x86_64__)
     launched child = start(p, stdio, [&](child_fds& fds, int& pidfd) {
         long pid = clone3(flags, pidfd);
         if (pid == 0) run_child(p, fds);
         return pid;
     });
+#else
+    child_stack stack(stack_size);
+    // The child's arguments live at the top of its own stack, not in this frame, which is gone
+    // by the time it may read them.
+    auto* base = static_cast<char*>(stack.base());
+    auto* args = reinterpret_cast<child_start*>(base + stack.size() - sizeof(child_start));
+    auto* sp =
+        reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(args) & ~std::uintptr_t{63});
+    launched child = start(
+        p, stdio,
+        [&](child_fds& fds, int& pidfd) {
+            new (args) child_start{&p, fds};
+            clone_args ca{};
+            ca.flags = CLONE_VM | CLONE_PIDFD | flags;
+            ca.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+            ca.exit_signal = SIGCHLD;
+            ca.stack = reinterpret_cast<std::uintptr_t>(base);
+            ca.stack_size = static_cast<std::uint64_t>(sp - base);
+            // Signals stay blocked in the child until it resets every handler to the default
+            // (become_command): a handler of ours must never run on its stack, in our memory.
+            sigset_t all, old;
+            ::sigfillset(&all);
+            ::pthread_sigmask(SIG_SETMASK, &all, &old);
+            long pid = clone3_calling(ca, run_child_from, args);
+            int saved = errno;
+            ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            errno = saved;
+            return pid;
+        },
+        std::move(stack));
+#endif
     // Before sync point 1 releases it: the child becomes root of its namespace only then.
     if (p.userns.enabled) write_id_maps(child.pid(), {p.userns.base, p.userns.size});
     return child;

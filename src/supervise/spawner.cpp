@@ -204,7 +204,9 @@ asio::awaitable<spawn_result> spawner::exec(const config::container& c, int cont
     co_return result;
 }
 
-// Sync point 2: EOF on the report pipe once the child exec'd, or its failure record.
+// Sync point 2: EOF on the report pipe once the child exec'd, or its failure record. Returns only
+// at that EOF, which the child's exit gives too: until then it may run on the plan and on
+// running.stack, in our memory (spawn/launch.hpp).
 asio::awaitable<void> spawner::await_exec(spawn_result& result, spawn::launched::running& running,
                                           const spawn::plan& plan, child_stdio io) {
     asio::posix::stream_descriptor report(ex_, running.report.release());
@@ -213,18 +215,26 @@ asio::awaitable<void> spawner::await_exec(spawn_result& result, spawn::launched:
     auto outcome =
         co_await (asio::async_read(report, asio::buffer(&f, sizeof f), ctr::as_tuple_awaitable) ||
                   deadline.async_wait(ctr::as_tuple_awaitable));
+    std::size_t n = 0;
     if (outcome.index() == 1) {
         result.child.signal(SIGKILL);
         result.setup_error =
             fmt::format("set-up did not reach exec within {} s", setup_deadline_.count());
+    } else {
+        n = std::get<1>(std::get<0>(outcome));
+        if (n == sizeof f)
+            result.setup_error = spawn::describe(f, plan);
+        else if (n != 0)
+            result.setup_error = "set-up ended with a truncated failure report";
+    }
+    if (!result.setup_error.empty()) {
+        // A failed or killed child exits at once; a record's writer is still in its last steps.
+        char rest[sizeof f];
+        while (std::get<1>(co_await asio::async_read(report, asio::buffer(rest),
+                                                     ctr::as_tuple_awaitable)) != 0) {
+        }
         co_return;
     }
-    auto [ec, n] = std::get<0>(outcome);
-    if (n == sizeof f)
-        result.setup_error = spawn::describe(f, plan);
-    else if (n != 0)
-        result.setup_error = "set-up ended with a truncated failure report";
-    if (!result.setup_error.empty()) co_return;
     // n == 0 at EOF: the report pipe closed at exec, so a terminal was sent before it.
     try {
         if (running.terminal) io.take_terminal(spawn::receive_terminal(running.terminal.get()));

@@ -5,7 +5,7 @@
 //   plan: argv, mounts, capability set,
 //   seccomp programs (spawn/security.hpp)
 //   userns: detached mounts (userns.hpp)
-//   clone3(CLONE_PIDFD | CLONE_NEW*) ───────▶  setsid; PR_SET_PDEATHSIG(SIGKILL)
+//   clone3(CLONE_VM|CLONE_PIDFD|CLONE_NEW*) ▶  setsid; PR_SET_PDEATHSIG(SIGKILL)
 //   userns: uid_map, gid_map
 //   network: veth into the child's netns       (1) read(sync): blocks until the parent says go;
 //   (1) write(sync, 1 byte), close ────────▶       EOF without the byte: the parent died, _exit
@@ -27,7 +27,10 @@
 // the command, which holds fd 3 close-on-exec: (2) still means the command's own exec or its
 // failure record, and ctr-init closes its copy right after the fork.
 //
-// The child runs only async-signal-safe calls: no allocation, no exceptions, no locks.
+// The child runs only raw system calls: no allocation, no exceptions, no locks, no errno. It
+// shares the supervisor's memory until its exec (CLONE_VM, on a stack of its own: no page table
+// to copy, no copy-on-write faults), so the plan it reads must stay unchanged, and its stack
+// mapped, until the report pipe's EOF (launch.hpp).
 #pragma once
 
 #include <cstdint>
@@ -114,6 +117,13 @@ struct child_fds {
 };
 
 [[noreturn]] void run_child(const plan& p, const child_fds& fds) noexcept;
+// run_child's entry on a stack of its own (launch.cpp, CLONE_VM): `start` is a child_start
+// stored in that stack's memory, which the parent does not touch until the child has exec'd.
+struct child_start {
+    const plan* p;
+    child_fds fds;
+};
+[[noreturn]] void run_child_from(void* start) noexcept;
 // A process in a running container (`ctrctl exec`): joins its namespaces (the parent has set
 // its pid namespace for children already), then the same stdio, privileges and exec as
 // run_child. Only the plan's command, workdir, rlimits and privileges are used.

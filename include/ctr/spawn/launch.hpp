@@ -1,6 +1,7 @@
 // Parent side of a container's birth: clone3 into new namespaces, then hand the child its go.
 #pragma once
 
+#include <cstddef>
 #include <sys/types.h>
 
 #include "ctr/core/unique_fd.hpp"
@@ -14,11 +15,31 @@ struct stdio_fds {
     bool terminal = false;
 };
 
+// The memory a CLONE_VM child runs on until its exec: its stack, and its child_start at the top.
+// Unmapped only once the child no longer uses it: after its exec or its death, i.e. at the
+// report pipe's EOF, or once it has been reaped.
+class child_stack {
+  public:
+    child_stack() = default;
+    explicit child_stack(std::size_t size);
+    child_stack(child_stack&& o) noexcept;
+    child_stack& operator=(child_stack&& o) noexcept;
+    ~child_stack();
+
+    void* base() const { return base_; }
+    std::size_t size() const { return size_; }
+
+  private:
+    void* base_ = nullptr;
+    std::size_t size_ = 0;
+};
+
 // A child that exists but waits at sync point 1. Destroying it unreleased kills and reaps it, so a
 // failure anywhere in the parent's set-up leaves no process behind.
 class launched {
   public:
-    launched(pid_t pid, unique_fd pidfd, unique_fd sync, unique_fd report, unique_fd terminal);
+    launched(pid_t pid, unique_fd pidfd, unique_fd sync, unique_fd report, unique_fd terminal,
+             child_stack stack = {});
     launched(launched&&) noexcept = default;
     launched& operator=(launched&&) noexcept = delete;
     ~launched();
@@ -33,16 +54,22 @@ class launched {
         unique_fd pidfd;
         unique_fd report;
         unique_fd terminal; // with stdio_fds::terminal: where the master arrives before exec
+        // Keep it, and the plan, until the report pipe's EOF (also after a failure record, which
+        // the child writes just before it exits), or until the child is reaped.
+        child_stack stack;
     };
     running release();
 
   private:
+    child_stack stack_; // first: freed last, after the destructor has reaped the child
     pid_t pid_;
     unique_fd pidfd_, sync_, report_, terminal_;
 };
 
 // clone3 with CLONE_PIDFD and new pid, mount, UTS, IPC, network and cgroup namespaces; with
-// p.userns a new user namespace too, whose id maps are written before this returns.
+// p.userns a new user namespace too, whose id maps are written before this returns. On x86_64
+// the child shares our memory (CLONE_VM) on a stack of its own until it execs, as posix_spawn's
+// does: `p` must stay alive and unchanged until the report pipe's EOF (see running::stack).
 launched launch(const plan& p, const stdio_fds& stdio);
 
 // A new process in the namespaces of the running container whose first process is
