@@ -269,7 +269,7 @@ asio::awaitable<void> networks::watch() {
         debounce_.expires_after(debounce);
         co_await debounce_.async_wait(asio::use_awaitable);
         events_->drain();
-        reconcile("repair");
+        if (!repairs_stopped_) reconcile("repair");
     }
 }
 

@@ -59,6 +59,7 @@ asio::awaitable<void> supervisor::run() {
 void supervisor::shutdown() {
     if (shutting_down_) return;
     shutting_down_ = true;
+    nets_.stop_repairs();
     log::info("supervisor", "stopping {} container(s)", containers_.size());
     for (auto& c : containers_)
         c->request_shutdown();

@@ -52,6 +52,10 @@ class networks {
     asio::awaitable<void> watch();
     // Makes the kernel match the desired state; `why` goes to the log.
     void reconcile(std::string_view why);
+    // Shutdown has begun: the ports vanishing with their namespaces are not repaired. A repair
+    // then would delete each dying namespace's host end one by one under RTNL (~1 ms each at
+    // best), racing the kernel that removes them anyway, and close() removes what is left.
+    void stop_repairs() { repairs_stopped_ = true; }
     // Shutdown, once every container stopped: ports and the bridges this supervisor made go,
     // leases are removed.
     void close();
@@ -90,6 +94,7 @@ class networks {
     asio::posix::stream_descriptor events_desc_;
     asio::steady_timer debounce_;
     bool closed_ = false;
+    bool repairs_stopped_ = false;
 };
 
 } // namespace ctr::supervise
