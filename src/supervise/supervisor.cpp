@@ -53,6 +53,8 @@ supervisor::supervisor(asio::io_context& io, config::config cfg, fs::path socket
                {cfg_.sup.log_dir, {cfg_.sup.log_max_size, cfg_.sup.log_max_files}}),
       signals_(io, sys::block_into_signalfd({SIGTERM, SIGINT, SIGHUP, SIGCHLD}).release()) {
     sys::become_subreaper();
+    // A reload reads the same file whatever the working directory has become.
+    cfg_.file = fs::absolute(cfg_.file);
     file_socket_ = cfg_.sup.socket;
     if (!socket_override.empty()) cfg_.sup.socket = std::move(socket_override);
     // Start-up is a reload from nothing: every container is added.

@@ -250,3 +250,38 @@ TEST_CASE("reload: two reloads at once run one after the other; none is refused"
     CHECK(l.wait_state("running", {"a", "b"}));
     CHECK(l.stop() == 0);
 }
+
+TEST_CASE("reload: a changed subnet rebuilds the network and recreates its members on it") {
+    CTR_REQUIRE_ROOT();
+    auto first = unique_network(), second = unique_network();
+    auto on = [](const test_network& subnet_of) {
+        return fmt::format("[network n]\nbridge = {}\nsubnet = {}\n\n", "@BRIDGE@",
+                           subnet_of.subnet);
+    };
+    auto file = [&](const test_network& subnet_of) {
+        auto text = on(subnet_of);
+        text.replace(text.find("@BRIDGE@"), 8, first.bridge);
+        return text + box("a", sleeper, "network = n") + box("b", sleeper, "network = n") +
+               box("off", sleeper);
+    };
+    lab l(file(first));
+    REQUIRE(l.start());
+    CAPTURE(l.log());
+    REQUIRE(l.wait_state("running", {"a", "b", "off"}));
+    pid_t off = pid_of(l, "off");
+    CHECK(l.status("a")["ip"].get<std::string>().starts_with(first.prefix));
+
+    l.rewrite(file(second));
+    auto r = l.reload();
+    CAPTURE(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("networks rebuilt n") != std::string::npos);
+    CHECK(r.out.find("recreated a, b") != std::string::npos);
+    CHECK(l.status("a")["ip"].get<std::string>().starts_with(second.prefix));
+    CHECK(l.status("b")["ip"].get<std::string>().starts_with(second.prefix));
+    CHECK(pid_of(l, "off") == off);
+    auto ping = l.ctl({"exec", "a", "--", "ping", "-c", "1", "-W", "2", "b"});
+    CHECK(ping.code == 0);
+    CHECK(l.stop() == 0);
+    CHECK(links_mentioning(first.bridge + ":").empty());
+}
