@@ -295,7 +295,7 @@ asio::awaitable<void> container::run() {
         log::info(cfg_.name, "restarting in {} ms ({} policy)", delay.count(),
                   config::to_string(cfg_.restart));
         co_await back_off(delay);
-        if (want_running_ && !shutdown_) ++st_.restarts;
+        if (want_running_ && !shutdown_ && !hold_) ++st_.restarts;
     }
     set_state(state::stopped);
     ended_ = true;

@@ -210,6 +210,20 @@ void networks::update(const config::config& cfg, const std::vector<std::string>&
     }
 }
 
+std::vector<std::string> networks::displaced(const config::config& cfg) const {
+    std::map<std::pair<std::string, std::uint32_t>, std::string> statics;
+    for (auto& c : cfg.containers)
+        if (!c.network.empty() && !c.ip.empty() && c.ip != "auto")
+            statics[{c.network, net::parse_ipv4(c.ip).value}] = c.name;
+    std::vector<std::string> out;
+    for (auto& [name, m] : members_) {
+        if (!m.address) continue;
+        auto it = statics.find({m.network, m.address->value});
+        if (it != statics.end() && it->second != name) out.push_back(name);
+    }
+    return out;
+}
+
 std::optional<std::string> networks::hosts_text(const config::container& c) const {
     auto it = members_.find(c.name);
     if (it == members_.end()) return std::nullopt;

@@ -193,6 +193,11 @@ asio::awaitable<reload_summary> supervisor::reload_now() {
     sum.plan = plan_reload(cfg_, incoming);
     sum.plan.needs_restart = std::move(fixed);
     auto& plan = sum.plan;
+    for (auto& name : nets_.displaced(incoming)) {
+        auto& c = plan.containers;
+        auto moved = std::erase(c.unchanged, name) + std::erase(c.updated, name);
+        if (moved) c.recreated.push_back(name);
+    }
     auto fresh = plan.networks.added;
     fresh.insert(fresh.end(), plan.networks.rebuilt.begin(), plan.networks.rebuilt.end());
     if (auto bad = nets_.check(incoming, fresh); !bad.empty()) fail("{}", bad.front());

@@ -285,3 +285,24 @@ TEST_CASE("reload: a changed subnet rebuilds the network and recreates its membe
     CHECK(l.stop() == 0);
     CHECK(links_mentioning(first.bridge + ":").empty());
 }
+
+TEST_CASE("reload: a container whose leased address becomes another's static one is recreated") {
+    CTR_REQUIRE_ROOT();
+    auto net = unique_network();
+    lab l(net.ini("n") + box("a", sleeper, "network = n"));
+    REQUIRE(l.start());
+    CAPTURE(l.log());
+    REQUIRE(l.wait_state("running", {"a"}));
+    auto leased = l.status("a")["ip"].get<std::string>();
+    l.rewrite(net.ini("n") + box("a", sleeper, "network = n") +
+              box("b", sleeper, "network = n\nip = " + leased));
+    auto r = l.reload();
+    CAPTURE(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("recreated a") != std::string::npos);
+    CHECK(l.status("b")["ip"] == leased);
+    CHECK(l.status("a")["ip"] != leased);
+    CHECK(l.status("a")["state"] == "running");
+    CHECK(l.ctl({"exec", "a", "--", "ping", "-c", "1", "-W", "2", "b"}).code == 0);
+    CHECK(l.stop() == 0);
+}

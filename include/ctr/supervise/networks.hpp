@@ -62,6 +62,9 @@ class networks {
     std::vector<std::string> check(const config::config& cfg,
                                    const std::vector<std::string>& fresh);
     void update(const config::config& cfg, const std::vector<std::string>& rebuilt);
+    // Members whose leased address `cfg` gives to another container as its static one: their
+    // lease cannot stand, so they must be recreated even when their definition did not change.
+    std::vector<std::string> displaced(const config::config& cfg) const;
     // The /etc/hosts text of a member (every member of its network by name), or nothing.
     std::optional<std::string> hosts_text(const config::container& c) const;
     // Shutdown, once every container stopped: ports and the bridges this supervisor made go,
