@@ -26,7 +26,7 @@ const config::container* config_of(const config::config& cfg, std::string_view n
 
 std::string list(const char* what, const std::vector<std::string>& names) {
     if (names.empty()) return {};
-    std::string out = fmt::format("; {} ", what);
+    std::string out = fmt::format("; {}: ", what);
     for (std::size_t i = 0; i < names.size(); ++i)
         out += (i ? ", " : "") + names[i];
     return out;

@@ -92,9 +92,9 @@ TEST_CASE("reload: an added container runs, a removed one is gone with everythin
     follower.join();
     CAPTURE(r.err);
     REQUIRE(r.code == 0);
-    CHECK(r.out.find("added new") != std::string::npos);
-    CHECK(r.out.find("removed gone") != std::string::npos);
-    CHECK(r.out.find("recreated cmd") != std::string::npos);
+    CHECK(r.out.find("added: new") != std::string::npos);
+    CHECK(r.out.find("removed: gone") != std::string::npos);
+    CHECK(r.out.find("recreated: cmd") != std::string::npos);
     CHECK(follow.err.find("removed") != std::string::npos);
 
     // The reload answered once its starts ran.
@@ -160,7 +160,7 @@ TEST_CASE("reload: a container stopped by hand stays stopped under its new defin
     l.rewrite(box("a", "sh -c 'echo two > /v; exec sleep 1000'"));
     auto r = l.reload();
     CHECK(r.code == 0);
-    CHECK(r.out.find("recreated a") != std::string::npos);
+    CHECK(r.out.find("recreated: a") != std::string::npos);
     std::this_thread::sleep_for(300ms);
     CHECK(l.status("a")["state"] == "stopped");
     CHECK(read_text(l.upper("a") / "v") == "one\n");
@@ -188,7 +188,7 @@ TEST_CASE("reload: a new network's containers ping each other by name; removing 
     auto r = l.reload();
     CAPTURE(r.err);
     REQUIRE(r.code == 0);
-    CHECK(r.out.find("networks added n") != std::string::npos);
+    CHECK(r.out.find("networks added: n") != std::string::npos);
     CHECK(!links_mentioning(net.bridge + ":").empty());
     wait_for_file(l.upper("a") / "done");
     wait_for_file(l.upper("b") / "done");
@@ -199,7 +199,7 @@ TEST_CASE("reload: a new network's containers ping each other by name; removing 
     l.rewrite(box("x", sleeper));
     r = l.reload();
     REQUIRE(r.code == 0);
-    CHECK(r.out.find("networks removed n") != std::string::npos);
+    CHECK(r.out.find("networks removed: n") != std::string::npos);
     CHECK(links_mentioning(net.bridge + ":").empty());
     CHECK(!in_ps(l, "a"));
     CHECK(!in_ps(l, "b"));
@@ -243,8 +243,8 @@ TEST_CASE("reload: two reloads at once run one after the other; none is refused"
     CHECK(first.code == 0);
     CHECK(second.code == 0);
     // One of them made the change, the other found nothing left to do.
-    bool one_recreated = (first.out.find("recreated a") != std::string::npos) !=
-                         (second.out.find("recreated a") != std::string::npos);
+    bool one_recreated = (first.out.find("recreated: a") != std::string::npos) !=
+                         (second.out.find("recreated: a") != std::string::npos);
     CHECK(one_recreated);
     CHECK(l.status("a")["restarts"] == 0);
     CHECK(l.wait_state("running", {"a", "b"}));
@@ -275,8 +275,8 @@ TEST_CASE("reload: a changed subnet rebuilds the network and recreates its membe
     auto r = l.reload();
     CAPTURE(r.err);
     REQUIRE(r.code == 0);
-    CHECK(r.out.find("networks rebuilt n") != std::string::npos);
-    CHECK(r.out.find("recreated a, b") != std::string::npos);
+    CHECK(r.out.find("networks rebuilt: n") != std::string::npos);
+    CHECK(r.out.find("recreated: a, b") != std::string::npos);
     CHECK(l.status("a")["ip"].get<std::string>().starts_with(second.prefix));
     CHECK(l.status("b")["ip"].get<std::string>().starts_with(second.prefix));
     CHECK(pid_of(l, "off") == off);
@@ -299,7 +299,7 @@ TEST_CASE("reload: a container whose leased address becomes another's static one
     auto r = l.reload();
     CAPTURE(r.err);
     REQUIRE(r.code == 0);
-    CHECK(r.out.find("recreated a") != std::string::npos);
+    CHECK(r.out.find("recreated: a") != std::string::npos);
     CHECK(l.status("b")["ip"] == leased);
     CHECK(l.status("a")["ip"] != leased);
     CHECK(l.status("a")["state"] == "running");
