@@ -42,16 +42,15 @@ int main(int argc, char** argv) {
         std::cout << config_file << ": ok, " << cfg.containers.size() << " container(s)\n";
         return 0;
     }
-    if (!socket.empty())
-        cfg.sup.socket = socket;
-    else if (const char* env = std::getenv("CTR_SOCKET"); env && *env)
-        cfg.sup.socket = env;
+    if (socket.empty())
+        if (const char* env = std::getenv("CTR_SOCKET"); env && *env) socket = env;
 
     try {
         ctr::sys::ensure_std_fds();
         ctr::sys::ignore_sigpipe();
         asio::io_context io(1);
-        ctr::supervise::supervisor sup(io, std::move(cfg));
+        // The supervisor keeps the override across reloads of the file.
+        ctr::supervise::supervisor sup(io, std::move(cfg), socket);
         ctr::control::server srv(io, sup, sup.config().sup.socket, sup.config().sup.socket_group);
         int code = 0;
         asio::co_spawn(io, srv.accept_loop(), ctr::log_escape("supervisor", "control socket"));

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
         ->add_option("-s,--signal", signal, "Name (TERM, SIGTERM) or number")
         ->capture_default_str()
         ->check(valid<parse_signal>);
+    app.add_subcommand("reload", "Re-read the supervisor's config file and apply the changes");
     auto* net = app.add_subcommand("net", "List networks and their containers' addresses");
     net->add_flag("--json", as_json, "Print the networks as JSON");
     auto* stats =
@@ -124,7 +125,8 @@ int main(int argc, char** argv) {
     if (op == "logs") return logs(path, name, logs_opts);
     if (op == "exec") return exec(path, name, exec_opts);
     json request{{"op", op}};
-    if (op != "ps" && op != "wait" && op != "net" && (op != "stats" || !name.empty()))
+    if (op != "ps" && op != "wait" && op != "net" && op != "reload" &&
+        (op != "stats" || !name.empty()))
         request["name"] = name;
     if (op == "stop" && !time.empty()) request["timeout_ms"] = parse_seconds(time).count();
     if (op == "kill") request["signal"] = parse_signal(signal);
@@ -137,6 +139,7 @@ int main(int argc, char** argv) {
     try {
         client c(path);
         json response = c.call(request);
+        if (op == "reload") fmt::print("{}\n", response.value("summary", ""));
         if (op != "ps" && op != "net" && op != "stats") return 0;
         json list = response.value(op == "net" ? "networks" : "containers", json::array());
         if (as_json)

@@ -38,7 +38,8 @@ std::optional<milliseconds> response_timeout(const nlohmann::json& request) {
     auto op = request.find("op");
     if (op == request.end() || !op->is_string()) return wire::quick_timeout;
     if (*op == "stop" || *op == "wait") return plus_margin(request);
-    if (*op == "restart") return std::nullopt;
+    // Both wait out stop graces of their own.
+    if (*op == "restart" || *op == "reload") return std::nullopt;
     return wire::quick_timeout;
 }
 

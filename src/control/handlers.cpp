@@ -49,12 +49,17 @@ json ok(json extra = json::object()) {
     return extra;
 }
 
-supervise::container& named(supervise::supervisor& sup, const json& req) {
+// Held for the request's life: a reload may remove the container while the request waits.
+std::shared_ptr<supervise::container> named(supervise::supervisor& sup, const json& req) {
     if (!req.contains("name") || !req["name"].is_string()) fail("request needs a \"name\"");
     auto name = req["name"].get<std::string>();
-    auto* c = sup.find(name);
+    auto c = sup.find(name);
     if (!c) fail("no container named '{}'", name);
-    return *c;
+    return c;
+}
+
+void check_not_removed(const supervise::container& c) {
+    if (c.removed()) fail("container {} was removed by a reload", c.config().name);
 }
 
 std::optional<milliseconds> timeout_of(const json& req) {
@@ -88,7 +93,8 @@ bool start_settled(const supervise::container& c, unsigned starts_before) {
 // Files a start (or restart) and answers once it ran or settled; a start already under way is
 // the one waited for.
 asio::awaitable<json> op_start(supervise::supervisor& sup, const json& req, bool restart) {
-    auto& c = named(sup, req);
+    auto held = named(sup, req);
+    auto& c = *held;
     auto& st = c.current();
     if (!restart && st.current == state::running) co_return ok();
     unsigned before = st.starts - (!restart && st.current == state::starting ? 1 : 0);
@@ -96,20 +102,24 @@ asio::awaitable<json> op_start(supervise::supervisor& sup, const json& req, bool
         c.request_restart();
     else
         c.request_start();
-    co_await until(sup, [&] { return start_settled(c, before) || sup.shutting_down(); });
+    co_await until(sup,
+                   [&] { return start_settled(c, before) || sup.shutting_down() || c.removed(); });
+    check_not_removed(c);
     check_started(c);
     co_return ok();
 }
 
 asio::awaitable<json> op_stop(supervise::supervisor& sup, const json& req) {
-    auto& c = named(sup, req);
+    auto held = named(sup, req);
+    auto& c = *held;
     c.request_stop(timeout_of(req));
-    co_await until(sup, [&] { return c.settled_down(); });
+    // A removed container has stopped as a stop would have.
+    co_await until(sup, [&] { return c.settled_down() || c.removed(); });
     co_return ok();
 }
 
 asio::awaitable<json> op_kill(supervise::supervisor& sup, const json& req) {
-    auto& c = named(sup, req);
+    auto& c = *named(sup, req);
     int sig = SIGKILL;
     if (req.contains("signal")) {
         if (!req["signal"].is_number_integer()) fail("\"signal\" must be a signal number");
@@ -144,7 +154,7 @@ json stats_of(const supervise::container& c) {
 asio::awaitable<json> op_stats(supervise::supervisor& sup, const json& req) {
     json list = json::array();
     if (req.contains("name") && !req["name"].is_null()) {
-        list.push_back(stats_of(named(sup, req)));
+        list.push_back(stats_of(*named(sup, req)));
     } else {
         for (auto& c : sup.containers()) {
             try {
@@ -157,41 +167,62 @@ asio::awaitable<json> op_stats(supervise::supervisor& sup, const json& req) {
     co_return ok({{"containers", std::move(list)}});
 }
 
+asio::awaitable<json> op_reload(supervise::supervisor& sup) {
+    auto s = co_await sup.reload();
+    auto& c = s.plan.containers;
+    auto& n = s.plan.networks;
+    co_return ok({{"summary", s.describe()},
+                  {"added", c.added},
+                  {"removed", c.removed},
+                  {"recreated", c.recreated},
+                  {"updated", c.updated},
+                  {"unchanged", c.unchanged},
+                  {"networks_added", n.added},
+                  {"networks_removed", n.removed},
+                  {"networks_rebuilt", n.rebuilt},
+                  {"failed", s.failed},
+                  {"needs_restart", s.plan.needs_restart}});
+}
+
 asio::awaitable<json> op_net(supervise::supervisor& sup) {
     co_return ok({{"networks", sup.nets().describe()}});
 }
 
 asio::awaitable<json> op_wait(supervise::supervisor& sup, const json& req) {
-    std::vector<supervise::container*> targets;
+    std::vector<std::shared_ptr<supervise::container>> targets;
     if (req.contains("names") && req["names"].is_array() && !req["names"].empty()) {
         for (auto& n : req["names"]) {
             if (!n.is_string()) fail("\"names\" must hold strings");
-            auto* c = sup.find(n.get<std::string>());
+            auto c = sup.find(n.get<std::string>());
             if (!c) fail("no container named '{}'", n.get<std::string>());
-            targets.push_back(c);
+            targets.push_back(std::move(c));
         }
     } else {
-        for (auto& c : sup.containers())
-            targets.push_back(c.get());
+        targets = sup.containers();
     }
     auto want_name = req.value("state", std::string("running"));
     auto want = supervise::parse_state(want_name);
     if (!want) fail("unknown state '{}'", want_name);
     auto reached = [&] {
-        for (auto* c : targets)
+        for (auto& c : targets)
             if (c->current().current != *want) return false;
         return true;
+    };
+    auto removed = [&] {
+        return std::any_of(targets.begin(), targets.end(), [](auto& c) { return c->removed(); });
     };
     asio::steady_timer deadline(co_await asio::this_coro::executor,
                                 timeout_of(req).value_or(milliseconds(30'000)));
     bool timed_out = false;
-    while (!reached() && !timed_out) {
+    while (!reached() && !timed_out && !removed()) {
         auto r = co_await (sup.changed().wait() || deadline.async_wait(ctr::as_tuple_awaitable));
         timed_out = r.index() == 1;
     }
+    for (auto& c : targets)
+        check_not_removed(*c);
     if (!reached()) {
         std::string behind;
-        for (auto* c : targets)
+        for (auto& c : targets)
             if (c->current().current != *want)
                 behind += fmt::format("{}{} is {}", behind.empty() ? "" : ", ", c->current().name,
                                       supervise::to_string(c->current().current));
@@ -216,6 +247,7 @@ asio::awaitable<json> handle(supervise::supervisor& sup, const json& req) {
         if (op == "restart") co_return co_await op_start(sup, req, true);
         if (op == "kill") co_return co_await op_kill(sup, req);
         if (op == "wait") co_return co_await op_wait(sup, req);
+        if (op == "reload") co_return co_await op_reload(sup);
         fail("unknown op '{}'", op);
     } catch (const std::exception& e) {
         co_return json{{"ok", false}, {"error", e.what()}};

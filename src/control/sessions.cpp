@@ -19,7 +19,8 @@ asio::awaitable<void> serve_stream(asio::local::stream_protocol::socket sock,
     try {
         auto name = req.value("name", nlohmann::json());
         if (!name.is_string()) fail("request needs a \"name\"");
-        auto* c = sup.find(name.get<std::string>());
+        // Held until the session ends, even when a reload removes the container meanwhile.
+        auto c = sup.find(name.get<std::string>());
         if (!c) fail("no container named '{}'", name.get<std::string>());
         if (op == "attach")
             co_await serve_attach(sock, *c, req);

@@ -82,11 +82,13 @@ bool container::settled_down() const {
 
 void container::request_start() {
     want_running_ = true;
+    stopped_by_hand_ = false;
     wake_.notify();
 }
 
 void container::request_stop(std::optional<milliseconds> timeout) {
     want_running_ = false;
+    stopped_by_hand_ = true;
     restart_pending_ = false;
     stop_timeout_ = timeout;
     wake_.notify();
@@ -94,6 +96,7 @@ void container::request_stop(std::optional<milliseconds> timeout) {
 
 void container::request_restart() {
     want_running_ = true;
+    stopped_by_hand_ = false;
     // Only a live process needs stopping first; otherwise this is a plain start.
     if (child_ || st_.current == state::starting) restart_pending_ = true;
     wake_.notify();
@@ -103,6 +106,41 @@ void container::request_shutdown() {
     shutdown_ = true;
     want_running_ = false;
     wake_.notify();
+}
+
+void container::hold() {
+    hold_ = true;
+    wake_.notify();
+}
+
+bool container::held_idle() const {
+    return hold_ && !child_ &&
+           (st_.current == state::stopped || st_.current == state::exited ||
+            st_.current == state::failed);
+}
+
+void container::redefine(config::container cfg) {
+    if (child_) fail("container {} cannot change its definition while it runs", cfg_.name);
+    cfg_ = std::move(cfg);
+}
+
+// A container the policy let go (exited, failed) gets a fresh try under its new definition, as
+// `docker compose up` gives it; one stopped by hand stays stopped.
+bool container::release(bool start) {
+    hold_ = false;
+    if (start && !stopped_by_hand_ && !shutdown_) {
+        want_running_ = true;
+        backoff_ = backoff();
+    }
+    wake_.notify();
+    return want_running_ && !shutdown_;
+}
+
+void container::mark_removed(std::string_view why) {
+    removed_ = true;
+    // Attach clients get an exit frame with the reason; logs -f followers end with it.
+    hub_.close(tty::run_end{std::nullopt, {}, std::string(why)});
+    changed_.notify();
 }
 
 void container::kill_now() {
@@ -176,7 +214,7 @@ bool container::policy_restarts(const std::optional<sys::exit_status>& exit,
 
 asio::awaitable<void> container::run() {
     while (!shutdown_) {
-        if (!want_running_) {
+        if (!want_running_ || hold_) {
             if (st_.current != state::exited && st_.current != state::failed)
                 set_state(state::stopped);
             co_await wake_.wait();
@@ -246,7 +284,7 @@ asio::awaitable<void> container::run() {
         // Stopped on request (a stop, or the first half of a restart): the requests alone decide
         // what comes next, never the policy. A restart is neither backed off nor counted.
         if (stopped_on_request_ || restart_pending_) continue;
-        if (!want_running_) continue; // stopped by hand while starting stays stopped
+        if (!want_running_ || hold_) continue; // stopped while starting stays stopped
         if (!policy_restarts(exit, start_failed)) {
             want_running_ = false;
             set_state(start_failed ? state::failed : state::exited);
@@ -257,16 +295,18 @@ asio::awaitable<void> container::run() {
         log::info(cfg_.name, "restarting in {} ms ({} policy)", delay.count(),
                   config::to_string(cfg_.restart));
         co_await back_off(delay);
-        if (want_running_ && !shutdown_) ++st_.restarts;
+        if (want_running_ && !shutdown_ && !hold_) ++st_.restarts;
     }
     set_state(state::stopped);
+    ended_ = true;
+    changed_.notify();
 }
 
 // Waits out the delay unless a request cuts it short: stop ends it, start skips it.
 asio::awaitable<void> container::back_off(milliseconds delay) {
     set_state(state::backoff);
     timer_.expires_after(delay);
-    while (want_running_ && !restart_pending_ && !shutdown_ &&
+    while (want_running_ && !restart_pending_ && !shutdown_ && !hold_ &&
            std::chrono::steady_clock::now() < timer_.expiry()) {
         co_await (timer_.async_wait(ctr::as_tuple_awaitable) || wake_.wait());
     }

@@ -1,6 +1,6 @@
 // One reconcile path (net::plan over desired() and the observed links, then net::apply) runs at
-// start-up and on repair, and a reload would call it too. A container's start and exit do not go
-// through it, on purpose:
+// start-up, on reload (after update() made the new config the desired state) and on repair. A
+// container's start and exit do not go through it, on purpose:
 // - start: attach() creates the member's port with netlink::create_port from port_of(), the same
 //   spec desired() would give plan(). Going through plan() would need the observed state first:
 //   a dump of every link and address, O(members) per start and so O(N^2) for N starts (the
@@ -53,58 +53,10 @@ networks::networks(asio::any_io_executor ex, const config::config& cfg, fs::path
     }
     if (nets_.empty()) return;
     sys::make_dirs(dir_, 0700);
-
-    // Who is on which network, with which static address.
-    std::map<std::string, net::address_pool, std::less<>> pools;
-    for (auto& [name, n] : nets_)
-        pools[name] = net::address_pool{
-            name, net::parse_subnet(n.cfg.subnet), net::parse_ipv4(n.cfg.gateway), {}};
-    std::map<std::string, std::vector<std::string>, std::less<>> names;
-    for (auto& c : cfg.containers) {
-        if (c.network.empty()) continue;
-        members_[c.name] = member{c.network, net::host_ifname(c.network, c.name), {}, {}, {}};
-        names[c.network].push_back(c.name);
-        if (!c.ip.empty() && c.ip != "auto")
-            pools[c.network].statics[c.name] = net::parse_ipv4(c.ip);
-    }
-
-    for (auto& [name, n] : nets_) {
-        auto saved = sys::read_file(lease_file(name));
-        std::vector<std::string> dropped;
-        n.ipam =
-            saved ? net::ipam::from_json(*saved, pools[name], &dropped) : net::ipam(pools[name]);
-        for (auto& d : n.ipam->retain(names[name]))
-            dropped.push_back("lease of " + d);
-        for (auto& d : dropped)
-            log::info(subject, "{}: dropped {}", name, d);
-        // Every member leases now, in config order, so addresses and /etc/hosts are stable
-        // from the first start; one that finds the subnet full fails alone, when it starts.
-        for (auto& m : names[name]) {
-            try {
-                members_[m].address = n.ipam->lease(m);
-            } catch (const std::exception& e) {
-                members_[m].lease_error = e.what();
-                log::error(m, "{}", e.what());
-            }
-        }
-        save(n);
-        n.bridge_made = fs::exists(bridge_file(name));
-    }
-
+    lease_all(cfg);
     auto observed = nl_.links();
-    auto want = desired();
-    if (auto bad = net::conflicts(want, observed); !bad.empty()) fail("{}", bad.front());
-    for (auto& [name, n] : nets_) {
-        bool exists = std::any_of(observed.begin(), observed.end(),
-                                  [&](auto& l) { return l.name == n.cfg.bridge; });
-        if (exists && !n.bridge_made) {
-            log::info(subject, "{}: adopting existing bridge {}", name, n.cfg.bridge);
-        } else if (!exists) {
-            // Recorded before it exists, so a crash right after still knows it is ours.
-            sys::write_file_atomic(bridge_file(name), n.cfg.bridge);
-            n.bridge_made = true;
-        }
-    }
+    if (auto bad = net::conflicts(desired(), observed); !bad.empty()) fail("{}", bad.front());
+    claim_bridges(observed);
     reconcile("start-up");
     // Without a `nat = true` network nftables is left alone, unless a crashed run of ours left
     // rules there: remove() undoes exactly what apply() recorded.
@@ -124,6 +76,167 @@ networks::networks(asio::any_io_executor ex, const config::config& cfg, fs::path
 }
 
 networks::~networks() = default;
+
+void networks::lease_all(const config::config& cfg) {
+    // Who is on which network, with which static address.
+    std::map<std::string, net::address_pool, std::less<>> pools;
+    for (auto& [name, n] : nets_)
+        pools[name] = net::address_pool{
+            name, net::parse_subnet(n.cfg.subnet), net::parse_ipv4(n.cfg.gateway), {}};
+    std::map<std::string, std::vector<std::string>, std::less<>> names;
+    std::map<std::string, member, std::less<>> next;
+    for (auto& c : cfg.containers) {
+        if (c.network.empty()) continue;
+        auto& m = next[c.name] = member{c.network, net::host_ifname(c.network, c.name), {}, {}, {}};
+        // A member still on its network keeps its port (a reload left it running).
+        if (auto old = members_.find(c.name);
+            old != members_.end() && old->second.network == c.network)
+            m.netns = std::move(old->second.netns);
+        names[c.network].push_back(c.name);
+        if (!c.ip.empty() && c.ip != "auto")
+            pools[c.network].statics[c.name] = net::parse_ipv4(c.ip);
+    }
+    members_ = std::move(next);
+
+    for (auto& [name, n] : nets_) {
+        // A reload carries the leases over from memory; start-up from the file.
+        auto saved = n.ipam ? std::optional(n.ipam->to_json()) : sys::read_file(lease_file(name));
+        std::vector<std::string> dropped;
+        n.ipam =
+            saved ? net::ipam::from_json(*saved, pools[name], &dropped) : net::ipam(pools[name]);
+        for (auto& d : n.ipam->retain(names[name]))
+            dropped.push_back("lease of " + d);
+        for (auto& d : dropped)
+            log::info(subject, "{}: dropped {}", name, d);
+        // Every member leases now, in config order, so addresses and /etc/hosts are stable
+        // from the first start; one that finds the subnet full fails alone, when it starts.
+        for (auto& m : names[name]) {
+            try {
+                members_[m].address = n.ipam->lease(m);
+            } catch (const std::exception& e) {
+                members_[m].lease_error = e.what();
+                log::error(m, "{}", e.what());
+            }
+        }
+        save(n);
+    }
+}
+
+void networks::claim_bridges(const std::vector<net::link_state>& observed) {
+    for (auto& [name, n] : nets_) {
+        if (n.bridge_made) continue;
+        n.bridge_made = fs::exists(bridge_file(name));
+        bool exists = std::any_of(observed.begin(), observed.end(),
+                                  [&](auto& l) { return l.name == n.cfg.bridge; });
+        if (exists && !n.bridge_made) {
+            log::info(subject, "{}: adopting existing bridge {}", name, n.cfg.bridge);
+        } else if (!exists) {
+            // Recorded before it exists, so a crash right after still knows it is ours.
+            sys::write_file_atomic(bridge_file(name), n.cfg.bridge);
+            n.bridge_made = true;
+        }
+    }
+}
+
+std::vector<std::string> networks::check(const config::config& cfg,
+                                         const std::vector<std::string>& fresh) {
+    net::desired_state want;
+    want.owned_prefix = std::string(net::owned_prefix);
+    for (auto& n : cfg.networks) {
+        if (std::find(fresh.begin(), fresh.end(), n.name) == fresh.end()) continue;
+        auto subnet = net::parse_subnet(n.subnet);
+        want.bridges.push_back(
+            {n.name, n.bridge, {net::parse_ipv4(n.gateway), subnet.prefix}, n.mtu});
+    }
+    if (want.bridges.empty()) return {};
+    return net::conflicts(want, nl_.links());
+}
+
+void networks::update(const config::config& cfg, const std::vector<std::string>& rebuilt) {
+    if (closed_) return;
+    auto wanted = [&](const std::string& name) {
+        return std::any_of(cfg.networks.begin(), cfg.networks.end(),
+                           [&](auto& n) { return n.name == name; });
+    };
+    // Their members are stopped: the namespaces took their ports, so the bridge goes alone. Not
+    // through plan(), which never deletes a bridge (its name carries no owned prefix).
+    for (auto it = nets_.begin(); it != nets_.end();) {
+        auto& [name, n] = *it;
+        bool gone = !wanted(name);
+        if (!gone && std::find(rebuilt.begin(), rebuilt.end(), name) == rebuilt.end()) {
+            ++it;
+            continue;
+        }
+        if (n.bridge_made) {
+            if (int err = nl_.try_delete_link(n.cfg.bridge))
+                log::error(subject, "reload: delete bridge {}: {}", n.cfg.bridge,
+                           std::strerror(err));
+            else
+                log::info(subject, "reload: {}: deleted bridge {}", name, n.cfg.bridge);
+            std::error_code ec;
+            fs::remove(bridge_file(name), ec);
+        }
+        if (gone) {
+            std::error_code ec;
+            fs::remove(lease_file(name), ec);
+        }
+        it = nets_.erase(it);
+    }
+    for (auto& n : cfg.networks) {
+        if (nets_.contains(n.name)) continue;
+        auto subnet = net::parse_subnet(n.subnet);
+        nets_.emplace(
+            n.name,
+            network_state{n, {net::parse_ipv4(n.gateway), subnet.prefix}, std::nullopt, false});
+    }
+    if (!nets_.empty()) sys::make_dirs(dir_, 0700);
+    lease_all(cfg);
+    claim_bridges(nl_.links());
+    reconcile("reload");
+
+    if (!nat_ && !nets_.empty()) nat_.emplace(dir_);
+    if (nat_) {
+        std::vector<net::nat_network> masqueraded;
+        for (auto& [name, n] : nets_)
+            if (n.cfg.nat) masqueraded.push_back({name, n.cfg.subnet, n.cfg.bridge});
+        if (masqueraded.empty())
+            nat_->remove();
+        else
+            nat_->apply(masqueraded);
+    }
+    if (!events_ && !nets_.empty()) {
+        events_.emplace();
+        events_desc_.assign(::fcntl(events_->fd(), F_DUPFD_CLOEXEC, 3));
+    }
+}
+
+std::vector<std::string> networks::displaced(const config::config& cfg) const {
+    std::map<std::pair<std::string, std::uint32_t>, std::string> statics;
+    for (auto& c : cfg.containers)
+        if (!c.network.empty() && !c.ip.empty() && c.ip != "auto")
+            statics[{c.network, net::parse_ipv4(c.ip).value}] = c.name;
+    std::vector<std::string> out;
+    for (auto& [name, m] : members_) {
+        if (!m.address) continue;
+        auto it = statics.find({m.network, m.address->value});
+        if (it != statics.end() && it->second != name) out.push_back(name);
+    }
+    return out;
+}
+
+std::optional<std::string> networks::hosts_text(const config::container& c) const {
+    auto it = members_.find(c.name);
+    if (it == members_.end()) return std::nullopt;
+    auto& m = it->second;
+    std::string text = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    for (auto& [name, other] : members_) {
+        if (other.network != m.network || !other.address) continue;
+        text += net::to_string(*other.address) + "\t" + name;
+        if (name == c.name && !c.hostname.empty() && c.hostname != c.name) text += " " + c.hostname;
+        text += "\n";
+    }
+    return text;
+}
 
 fs::path networks::lease_file(const std::string& network) const {
     return dir_ / (network + ".leases.json");
@@ -186,15 +299,8 @@ void networks::reconcile(std::string_view why) {
 bool networks::prepare(const config::container& c, const fs::path& hosts) {
     auto it = members_.find(c.name);
     if (it == members_.end()) return false;
-    auto& m = it->second;
-    if (!m.lease_error.empty()) fail("{}", m.lease_error);
-    std::string text = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-    for (auto& [name, other] : members_) {
-        if (other.network != m.network || !other.address) continue;
-        text += net::to_string(*other.address) + "\t" + name;
-        if (name == c.name && !c.hostname.empty() && c.hostname != c.name) text += " " + c.hostname;
-        text += "\n";
-    }
+    if (!it->second.lease_error.empty()) fail("{}", it->second.lease_error);
+    auto text = *hosts_text(c);
     // Rewritten at every start, and only containers of this run read it: no fsync.
     sys::replace_file(hosts, text);
     return true;
@@ -260,7 +366,8 @@ nlohmann::json networks::describe() const {
 }
 
 asio::awaitable<void> networks::watch() {
-    if (!events_) co_return;
+    if (!events_ || watching_) co_return;
+    watching_ = true;
     while (!closed_) {
         co_await events_desc_.async_wait(asio::posix::stream_descriptor::wait_read,
                                          asio::use_awaitable);
@@ -299,7 +406,7 @@ void networks::await_ports_gone(std::chrono::milliseconds limit) {
 }
 
 void networks::close() {
-    if (closed_ || nets_.empty()) return;
+    if (closed_ || (nets_.empty() && !nat_)) return;
     closed_ = true;
     std::error_code ec;
     events_desc_.close(ec);

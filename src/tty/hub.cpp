@@ -222,6 +222,17 @@ hub::~hub() {
         sub->end(run_end{});
 }
 
+void hub::close(run_end why) {
+    for (auto& sub : s_->subs)
+        sub->end(why);
+    s_->subs.clear();
+    s_->room.notify();
+}
+
+void hub::set_log_limits(log_limits l) {
+    s_->to_log([&](log_file& f) { f.set_limits(l); });
+}
+
 void hub::mark(std::string_view marker) {
     s_->to_log([&](log_file& l) { l.mark(marker); });
     std::string line;

@@ -130,12 +130,23 @@ lab::lab(const std::string& containers, const std::string& supervisor) {
     socket = dir / "ctr.sock";
     state_dir = dir / "state";
     // A short default grace keeps tests that stop a `sleep` (deaf to SIGTERM as PID 1) quick.
+    rewrite(containers, supervisor);
+}
+
+void lab::rewrite(const std::string& containers, const std::string& supervisor) {
     std::string grace =
         supervisor.find("stop_timeout") == std::string::npos ? "stop_timeout = 1s" : "";
-    std::ofstream(config) << fmt::format(
+    // Through a rename: a reload reads the old file or the new one, never half of it.
+    auto next = dir / "test.ini.next";
+    std::ofstream(next) << fmt::format(
         "[supervisor]\nsocket = {}\nstate_dir = {}\n{}\n{}\n\n{}\n", socket.string(),
         state_dir.string(), grace, supervisor,
         replace_all(containers, "@ROOTFS@", busybox_rootfs().string()));
+    fs::rename(next, config);
+}
+
+run_result lab::reload() {
+    return ctl({"reload"});
 }
 
 lab::~lab() {

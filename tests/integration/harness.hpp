@@ -50,6 +50,10 @@ class lab {
     int stop(int sig = SIGTERM, std::chrono::milliseconds limit = 30s);
     bool running() const { return pidfd_ >= 0; }
 
+    // Replaces the config file as the constructor wrote it, for a reload to read.
+    void rewrite(const std::string& containers, const std::string& supervisor = "");
+    run_result reload(); // ctrctl reload
+
     run_result ctl(std::vector<std::string> args, std::chrono::milliseconds limit = 60s);
     run_result ctl_input(std::vector<std::string> args, const std::optional<std::string>& input,
                          std::chrono::milliseconds limit = 60s);

@@ -38,6 +38,7 @@ struct supervisor {
     std::uint64_t log_max_size = 10u << 20; // bytes per log file before it rotates
     unsigned log_max_files = 5;             // files kept per container, the current one included
     id_range userns;                        // for every container with `userns = true`
+    bool operator==(const supervisor&) const = default;
 };
 
 // A [network NAME] section: a bridge carrying the gateway address of one IPv4 subnet. Addresses
@@ -51,6 +52,7 @@ struct network {
     std::string gateway; // "10.88.0.1": inside the subnet; default its first host
     unsigned mtu = 1500; // 576..9000
     bool nat = false;    // masquerade the subnet towards the host's other interfaces
+    bool operator==(const network&) const = default;
 };
 
 // Limits enforced through the container's cgroup; unset means unlimited.
@@ -58,6 +60,7 @@ struct resource_limits {
     std::optional<std::uint64_t> memory; // bytes, at least 4 MiB; swap is not granted on top
     std::optional<std::uint64_t> pids;   // at least 1; `pids = max` leaves it unset
     std::optional<double> cpu;           // in CPUs: 0.5 is half of one core, 2 is two cores
+    bool operator==(const resource_limits&) const = default;
 };
 
 // A `mounts` entry, `host:container[:ro]`: a host file or folder bound into the container.
@@ -83,6 +86,7 @@ struct isolation_settings {
     bool readonly_rootfs = false;
     std::optional<rlimit_pair> nofile; // unset: the supervisor's own RLIMIT_NOFILE
     std::vector<bind_mount> mounts;    // in file order
+    bool operator==(const isolation_settings&) const = default;
 };
 
 // One running instance. A section with `replicas = N` yields N of these named NAME-1 ... NAME-N.
@@ -109,6 +113,8 @@ struct container {
     isolation_settings isolation;
     // With `userns = true`: the [supervisor] range its root and other ids map to on the host.
     std::optional<id_range> userns;
+    // Every field, `line` included: a reload compares definitions with line set aside.
+    bool operator==(const container&) const = default;
 };
 
 struct config {

@@ -20,6 +20,7 @@
 //             {"op": "wait", "names": [N...], "state": "running", "timeout_ms": T}
 //             {"op": "net"}
 //             {"op": "stats", "name": N?}                   N: that one (running), else all running
+//             {"op": "reload"}                      re-reads the config file (supervisor.hpp)
 //             {"op": "attach", "name": N, "replay": B, "rows": R?, "cols": C?}      (stream.hpp)
 //             {"op": "logs", "name": N, "follow": B, "tail": L?}                  (stream.hpp)
 //             {"op": "exec", "name": N, "argv": [...], "env": ["K=V"...], "workdir": W?,
@@ -28,7 +29,10 @@
 //             [{"name", "bridge", "subnet", "gateway", "mtu", "nat",
 //               "containers": [{"name", "ip", "interface", "attached", "error"}]}],
 //             stats adds "containers": [{"name", "memory", "memory_peak" (bytes), "pids",
-//               "cpu_seconds"}], each null where the host does not count it
+//               "cpu_seconds"}], each null where the host does not count it; reload adds
+//             "summary" (one line) and the name lists "added", "removed", "recreated",
+//             "updated", "unchanged", "networks_added", "networks_removed", "networks_rebuilt",
+//             "failed" ("NAME: why"), "needs_restart" ([supervisor] keys)
 //             {"ok": false, "error": "no container named 'x'"}
 // status:     {"name", "state", "pid" (null when none), "ip" (null when none), "restarts",
 //              "started_at" (unix ms or null),

@@ -53,6 +53,21 @@ class container {
     void request_stop(std::optional<std::chrono::milliseconds> timeout);
     void request_restart();
     void request_shutdown();
+    // A reload: hold() stops a run (as stop does, with the grace) without counting as a stop by
+    // hand, and keeps the container from starting until release(). While held and idle, the
+    // definition may be replaced; release(true) then starts it, unless someone stopped it by hand.
+    void hold();
+    bool held_idle() const;
+    void redefine(config::container cfg);
+    // Returns whether it will start.
+    bool release(bool start);
+    // Read at the next stop only, so a reload changes it in place.
+    void set_stop_timeout(std::chrono::milliseconds t) { cfg_.stop_timeout = t; }
+    // run() has returned: nothing of the container runs nor will.
+    bool ended() const { return ended_; }
+    // Removed by a reload: gone from the supervisor's list; sessions still holding it end.
+    bool removed() const { return removed_; }
+    void mark_removed(std::string_view why);
     // Skips what is left of the stop grace: SIGKILL now.
     void kill_now();
     // Sends `sig` to the container's first process; throws ctr::error when none runs.
@@ -75,7 +90,7 @@ class container {
 
   private:
     void set_state(state s);
-    bool stop_wanted() const { return !want_running_ || restart_pending_ || shutdown_; }
+    bool stop_wanted() const { return !want_running_ || restart_pending_ || shutdown_ || hold_; }
     bool policy_restarts(const std::optional<sys::exit_status>& exit, bool start_failed) const;
     asio::awaitable<sys::exit_status> supervise(child_process& child);
     asio::awaitable<void> stop(child_process& child);
@@ -102,6 +117,10 @@ class container {
     bool shutdown_ = false;
     bool kill_now_ = false;
     bool stopped_on_request_ = false; // the last run ended because someone asked it to
+    bool stopped_by_hand_ = false;    // a stop request, not a reload or the policy, stopped it
+    bool hold_ = false;
+    bool ended_ = false;
+    bool removed_ = false;
     std::optional<std::chrono::milliseconds> stop_timeout_;
 };
 

@@ -56,6 +56,21 @@ class networks {
     // then would delete each dying namespace's host end one by one under RTNL (~1 ms each at
     // best), racing the kernel that removes them anyway, and close() removes what is left.
     void stop_repairs() { repairs_stopped_ = true; }
+
+    // Reload. check() names what would stop `cfg`'s new bridges from being made (a link of ours
+    // cannot be in the way; someone else's veth named like the bridge is), before anything
+    // changes. update() runs once every container leaving or changing its network has stopped:
+    // the bridges of removed and `rebuilt` networks go, the desired state becomes `cfg`'s
+    // (leases of removed members released, a member staying on its network keeps its address)
+    // and reconcile() makes it so; NAT follows. Then watch() may need starting (first network).
+    std::vector<std::string> check(const config::config& cfg,
+                                   const std::vector<std::string>& fresh);
+    void update(const config::config& cfg, const std::vector<std::string>& rebuilt);
+    // Members whose leased address `cfg` gives to another container as its static one: their
+    // lease cannot stand, so they must be recreated even when their definition did not change.
+    std::vector<std::string> displaced(const config::config& cfg) const;
+    // The /etc/hosts text of a member (every member of its network by name), or nothing.
+    std::optional<std::string> hosts_text(const config::container& c) const;
     // Shutdown, once every container stopped: ports and the bridges this supervisor made go,
     // leases are removed.
     void close();
@@ -77,6 +92,10 @@ class networks {
     };
 
     net::desired_state desired() const;
+    // Leases an address for every member of every network, in config order, and saves them.
+    void lease_all(const config::config& cfg);
+    // Adopts an existing bridge of a network, or records that this supervisor makes it.
+    void claim_bridges(const std::vector<net::link_state>& observed);
     // One running member's port, as desired() has it.
     net::port_spec port_of(const std::string& container, const member& m) const;
     std::vector<net::link_state> relevant(std::vector<net::link_state> links) const;
@@ -95,6 +114,7 @@ class networks {
     asio::steady_timer debounce_;
     bool closed_ = false;
     bool repairs_stopped_ = false;
+    bool watching_ = false;
 };
 
 } // namespace ctr::supervise

@@ -63,6 +63,7 @@ class spawner {
     std::filesystem::path containers_dir() const { return state_dir_ / "containers"; }
     std::filesystem::path log_file(const std::string& name) const;
     tty::log_limits log_limits() const { return log_limits_; }
+    void set_log_limits(tty::log_limits l) { log_limits_ = l; }
 
   private:
     class child_stdio {

@@ -114,6 +114,8 @@ class hub {
     // attach subscriber with `how`.
     asio::awaitable<void> end(run_end how, std::string_view marker,
                               std::chrono::milliseconds drain_limit);
+    // The container is gone for good: every subscriber, followers too, ends with `why`.
+    void close(run_end why);
     // A line in the log (and to followers) outside any run, e.g. a start that failed early.
     void mark(std::string_view marker);
 
@@ -131,6 +133,8 @@ class hub {
     void close_input();
     // TIOCSWINSZ on the master, now and on every later run's terminal.
     void resize(window_size ws);
+    // From the next write on (a reload changed log_max_size or log_max_files).
+    void set_log_limits(log_limits l);
 
     struct state; // shared with the run's coroutines, which may outlive a hub being destroyed
 

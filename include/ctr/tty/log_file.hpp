@@ -35,6 +35,7 @@ class log_file {
     // written was not a newline.
     void mark(std::string_view text);
 
+    void set_limits(log_limits l) { limits_ = l; }
     const std::filesystem::path& path() const { return path_; }
     std::uint64_t size() const { return size_; }
 
