@@ -127,7 +127,7 @@ struct hub::state {
 
     void deliver(stream from, std::string_view bytes) {
         to_log([&](log_file& l) { l.write(bytes); });
-        if (scroll) scroll->append(bytes);
+        if (scroll) scroll->append(bytes, from);
         for (auto& s : subs)
             s->push(from, bytes);
     }
@@ -279,7 +279,9 @@ asio::awaitable<void> hub::end(run_end how, std::string_view marker,
 std::shared_ptr<subscriber> hub::subscribe(subscriber::kind k, bool replay, std::size_t limit) {
     auto sub = std::make_shared<subscriber>(s_->ex, k, limit);
     if (k == subscriber::kind::attach) sub->room_ = &s_->room;
-    if (replay && s_->scroll) sub->push(stream::out, s_->scroll->contents());
+    if (replay && s_->scroll)
+        for (auto& p : s_->scroll->pieces())
+            sub->push(p.from, p.bytes);
     s_->subs.push_back(sub);
     return sub;
 }

@@ -113,6 +113,22 @@ TEST_CASE("piped attach runs a command in a terminal and in a stdin pipe, and de
     CHECK(l.stop() == 0);
 }
 
+TEST_CASE("the scrollback replays a pipe container's stderr as stderr") {
+    CTR_REQUIRE_ROOT();
+    lab l("[container p]\nrootfs = @ROOTFS@\n"
+          "command = sh -c 'echo out-$((6*7)); echo err-$((6*7)) >&2; exec sleep 1000'\n");
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {"p"}));
+    REQUIRE(eventually([&] { return contains(l.ctl({"logs", "p"}).out, "err-42"); }));
+    auto r = l.ctl_input({"attach", "p"}, "");
+    CAPTURE(r.err);
+    CHECK(r.code == 0);
+    CHECK(contains(r.out, "out-42"));
+    CHECK_FALSE(contains(r.out, "err-42"));
+    CHECK(contains(r.err, "err-42"));
+    CHECK(l.stop() == 0);
+}
+
 TEST_CASE("attach ends with the container's exit and returns its code") {
     CTR_REQUIRE_ROOT();
     lab l(shell("sh1"));

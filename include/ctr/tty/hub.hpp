@@ -37,8 +37,6 @@
 
 namespace ctr::tty {
 
-enum class stream : std::uint8_t { out, err };
-
 // How a run ended, for attached clients.
 struct run_end {
     std::optional<sys::exit_status> exit; // none: it never ran (set-up failed)
