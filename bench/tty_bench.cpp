@@ -45,6 +45,7 @@ struct options {
     std::string dir;
     std::string supervisor;
     std::string rootfs;
+    std::vector<std::string> phases{"relay", "idle", "flood"};
 };
 
 fs::path own_dir() {
@@ -424,6 +425,9 @@ int main(int argc, char** argv) {
     app.add_option("--supervisor", opt.supervisor,
                    "ctr-supervisor to run (default: the one beside tty_bench)");
     app.add_option("--rootfs", opt.rootfs, "Busybox image (default: assets/rootfs/busybox)");
+    app.add_option("--phases", opt.phases, "Which phases run (default: all)")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"relay", "idle", "flood"}));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -484,7 +488,8 @@ int main(int argc, char** argv) {
     fmt::print("{:<44} {:<30} {:<14} {}\n", "figure", "measured", "target", "");
 
     bool ok = true;
-    auto phase = [&](const char* what, auto&& body) {
+    auto phase = [&](const char* key, const char* what, auto&& body) {
+        if (std::find(opt.phases.begin(), opt.phases.end(), key) == opt.phases.end()) return;
         fmt::print(stderr, "tty_bench: {}\n", what);
         try {
             body();
@@ -498,10 +503,10 @@ int main(int argc, char** argv) {
             ok = false;
         }
     };
-    phase("raw pty and relay",
+    phase("relay", "raw pty and relay",
           [&] { print_relay(opt, run_relay(opt, rs, rs.rootfs / "bin/busybox")); });
-    phase("idle terminals", [&] { print_idle(run_idle(opt, rs)); });
-    phase("ps under a flood", [&] { print_flood(run_flood(opt, rs)); });
+    phase("idle", "idle terminals", [&] { print_idle(run_idle(opt, rs)); });
+    phase("flood", "ps under a flood", [&] { print_flood(run_flood(opt, rs)); });
     fmt::print("load average after: {}\n", load_average());
     return ok ? 0 : 1;
 }

@@ -10,6 +10,7 @@
 #include "ctr/control/stream.hpp"
 #include "ctr/core/awaitable.hpp"
 #include "ctr/core/log.hpp"
+#include "ctr/core/scope_guard.hpp"
 
 namespace ctr::control {
 
@@ -87,40 +88,64 @@ asio::awaitable<void> until_overflow(tty::subscriber& sub) {
     while (!sub.overflowed())
         co_await sub.wake().wait();
 }
+
+// What the pump and the hub's direct sends share: the unsent end of the last frame, which must go
+// out before anything else.
+struct outgoing {
+    std::string rest;
+    bool writing = false; // an async write of `rest` is in flight
+    bool broken = false;  // the client is gone
+};
+
+// Sends one frame as far as the socket takes it now, keeping what it did not take in `out.rest`.
+void send_now(stream_conn& c, outgoing& out, tty::stream from, std::string_view bytes) {
+    auto type = from == tty::stream::out ? frame_type::stdout_data : frame_type::stderr_data;
+    auto head = encode_header(type, bytes.size());
+    std::array<asio::const_buffer, 2> frame{asio::buffer(head), asio::buffer(bytes)};
+    std::error_code ec;
+    std::size_t sent = c.sock.write_some(frame, ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        out.broken = true;
+        return;
+    }
+    if (sent == head.size() + bytes.size()) return;
+    if (sent < head.size()) out.rest.append(head.data() + sent, head.size() - sent);
+    out.rest.append(bytes.substr(sent < head.size() ? 0 : sent - head.size()));
+}
 } // namespace
 
 asio::awaitable<void> pump(std::shared_ptr<stream_conn> c) {
     auto& sub = *c->sub;
     std::error_code nb;
     c->sock.non_blocking(true, nb); // for the direct writes below; async ones work either way
+    outgoing out;
+    // The hub's drain sends output as it reads it while the socket takes it: no copy into the
+    // queue and no wake-up of this coroutine per chunk, and the send overlaps the terminal's
+    // refill. Once a frame is left half-sent, output queues until it is out.
+    sub.send_directly([&out, &c = *c, &sub](tty::stream from, std::string_view bytes) {
+        if (c.done || out.writing || out.broken || !out.rest.empty()) return false;
+        send_now(c, out, from, bytes);
+        if (out.broken || !out.rest.empty()) sub.wake().notify();
+        return true;
+    });
+    scope_guard unhook([&sub] { sub.send_directly(nullptr); });
     for (;;) {
         if (c->done) break;
+        if (out.broken) co_return; // the client is gone
         if (sub.overflowed()) {
             c->error = fmt::format("dropped: more than {} KiB of output unread",
                                    client_queue_limit / 1024);
             break;
         }
-        if (sub.has_data()) {
-            auto chunk = sub.pop();
-            auto type =
-                chunk.from == tty::stream::out ? frame_type::stdout_data : frame_type::stderr_data;
-            auto head = encode_header(type, chunk.bytes.size());
-            // Most frames fit in the socket at once: sent here, without a timer or a coroutine.
-            std::array<asio::const_buffer, 2> frame{asio::buffer(head), asio::buffer(chunk.bytes)};
-            std::error_code ec;
-            std::size_t sent = c->sock.write_some(frame, ec);
-            if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return;
-            if (sent == head.size() + chunk.bytes.size()) continue;
-            std::string rest;
-            if (sent < head.size()) rest.append(head.data() + sent, head.size() - sent);
-            rest.append(
-                std::string_view(chunk.bytes).substr(sent < head.size() ? 0 : sent - head.size()));
+        if (!out.rest.empty()) {
             // A client that stops reading: its queue overflows (a follower), or its write stalls
             // (an attach client, whose lag pauses the drain instead of growing the queue).
             asio::steady_timer stall(c->sock.get_executor(), stall_limit);
-            auto r =
-                co_await (asio::async_write(c->sock, asio::buffer(rest), ctr::as_tuple_awaitable) ||
-                          until_overflow(sub) || stall.async_wait(ctr::as_tuple_awaitable));
+            out.writing = true;
+            auto r = co_await (
+                asio::async_write(c->sock, asio::buffer(out.rest), ctr::as_tuple_awaitable) ||
+                until_overflow(sub) || stall.async_wait(ctr::as_tuple_awaitable));
+            out.writing = false;
             if (r.index() != 0) {
                 // Mid-frame: no notice can follow on this stream.
                 log::warn("supervisor", "{}: client dropped, {}", c->who,
@@ -131,6 +156,13 @@ asio::awaitable<void> pump(std::shared_ptr<stream_conn> c) {
                 co_return;
             }
             if (std::get<0>(std::get<0>(r))) co_return; // the client is gone
+            out.rest.clear();
+            continue;
+        }
+        if (sub.has_data()) {
+            // Most frames fit in the socket at once: sent here, without a timer or a coroutine.
+            auto chunk = sub.pop();
+            send_now(*c, out, chunk.from, chunk.bytes);
             continue;
         }
         if (sub.ended()) {

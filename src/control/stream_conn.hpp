@@ -1,5 +1,6 @@
-// One stream connection's shared state, private to src/control. The pump coroutine is its only
-// writer; the reader coroutine and the run's end only tell it, through finish() and the
+// One stream connection's shared state, private to src/control. The pump coroutine owns its
+// writes (it lends the hub a direct sink that writes whole frames while nothing is queued or in
+// flight); the reader coroutine and the run's end only tell it, through finish() and the
 // subscriber, what to do.
 #pragma once
 

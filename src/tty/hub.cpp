@@ -22,6 +22,7 @@ using descriptor = asio::posix::stream_descriptor;
 namespace {
 constexpr window_size default_size{24, 80};
 constexpr std::size_t coalesce_limit = 64 * 1024;
+constexpr std::size_t hand_on_batch = 64 * 1024;
 
 // Every drain reads into this one buffer and hands the bytes on before it next waits: the loop
 // has one thread, so 100 idle containers cost no read buffers at all.
@@ -47,6 +48,7 @@ subscriber::chunk subscriber::pop() {
 
 void subscriber::push(stream from, std::string_view bytes) {
     if (overflowed_ || ended_ || bytes.empty()) return;
+    if (queue_.empty() && direct_ && direct_(from, bytes)) return;
     if (queued_ + bytes.size() > limit_) {
         overflowed_ = true;
         queue_.clear();
@@ -127,7 +129,7 @@ struct hub::state {
 
     void deliver(stream from, std::string_view bytes) {
         to_log([&](log_file& l) { l.write(bytes); });
-        if (scroll) scroll->append(bytes);
+        if (scroll) scroll->append(bytes, from);
         for (auto& s : subs)
             s->push(from, bytes);
     }
@@ -166,13 +168,21 @@ asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> 
         auto [ec] = co_await d->async_wait(descriptor::wait_read, ctr::as_tuple_awaitable);
         if (ec || !d->is_open()) break;
         // Up to the budget, then back through the reactor so others get their turn.
-        std::size_t got = 0;
+        std::size_t got = 0, handed = 0;
         bool done = false;
         while (got < read_buffer.size()) {
             ssize_t n =
                 ::read(d->native_handle(), read_buffer.data() + got, read_buffer.size() - got);
             if (n > 0) {
                 got += static_cast<std::size_t>(n);
+                // A terminal yields at most 4 KiB a read, and each read sets the kernel's worker
+                // refilling it: handing a batch on now overlaps the log write and the client's
+                // send with that refill (the next read then waits less), and keeps each send small
+                // enough for the socket to take it whole, with no copy into the client's queue.
+                if (got - handed >= hand_on_batch) {
+                    s->deliver(from, {read_buffer.data() + handed, got - handed});
+                    handed = got;
+                }
             } else if (n < 0 && errno == EINTR) {
                 continue;
             } else {
@@ -181,7 +191,7 @@ asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> 
                 break;
             }
         }
-        if (got) s->deliver(from, {read_buffer.data(), got});
+        if (got > handed) s->deliver(from, {read_buffer.data() + handed, got - handed});
         if (done) break;
     }
     --r->open_outputs;
@@ -290,7 +300,9 @@ asio::awaitable<void> hub::end(run_end how, std::string_view marker,
 std::shared_ptr<subscriber> hub::subscribe(subscriber::kind k, bool replay, std::size_t limit) {
     auto sub = std::make_shared<subscriber>(s_->ex, k, limit);
     if (k == subscriber::kind::attach) sub->room_ = &s_->room;
-    if (replay && s_->scroll) sub->push(stream::out, s_->scroll->contents());
+    if (replay && s_->scroll)
+        for (auto& p : s_->scroll->pieces())
+            sub->push(p.from, p.bytes);
     s_->subs.push_back(sub);
     return sub;
 }

@@ -2,6 +2,7 @@
 // logs with restarts and rotation, exec, and a flood with a client that never reads.
 #include "harness.hpp"
 #include <arpa/inet.h>
+#include <cstring>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <thread>
@@ -109,6 +110,22 @@ TEST_CASE("piped attach runs a command in a terminal and in a stdin pipe, and de
     // The container's own terminal exists inside it.
     r = l.ctl_input({"attach", "--no-replay", "web"}, "tty; ls /dev/pts\n");
     CHECK(contains(r.out, "/dev/pts/0"));
+    CHECK(l.stop() == 0);
+}
+
+TEST_CASE("the scrollback replays a pipe container's stderr as stderr") {
+    CTR_REQUIRE_ROOT();
+    lab l("[container p]\nrootfs = @ROOTFS@\n"
+          "command = sh -c 'echo out-$((6*7)); echo err-$((6*7)) >&2; exec sleep 1000'\n");
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {"p"}));
+    REQUIRE(eventually([&] { return contains(l.ctl({"logs", "p"}).out, "err-42"); }));
+    auto r = l.ctl_input({"attach", "p"}, "");
+    CAPTURE(r.err);
+    CHECK(r.code == 0);
+    CHECK(contains(r.out, "out-42"));
+    CHECK_FALSE(contains(r.out, "err-42"));
+    CHECK(contains(r.err, "err-42"));
     CHECK(l.stop() == 0);
 }
 
@@ -291,5 +308,55 @@ TEST_CASE("bad frames end only their own connection") {
 
     auto r = l.ctl_input({"attach", "--no-replay", "s"}, "echo still-$((2*2))\n");
     CHECK(contains(r.out, "still-4"));
+    CHECK(l.stop() == 0);
+}
+
+// The drain pauses while an attach client lags; a wake-up of the terminal that came during the
+// pause must not be lost, or the relay stalls with the writer blocked on a full terminal.
+TEST_CASE("a paused drain resumes: a client that lags, then reads, gets every byte") {
+    CTR_REQUIRE_ROOT();
+    constexpr std::size_t bytes = 8u << 20;
+    lab l(fmt::format("[container w]\nrootfs = @ROOTFS@\ntty = true\n"
+                      "command = sh -c 'read go; head -c {} /dev/zero; sleep 1000'\n",
+                      bytes));
+    INFO(l.log());
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {"w"}));
+    int fd = connect_to(l.socket);
+    send_frame(fd, 1, R"({"op":"attach","name":"w","replay":false})");
+    send_frame(fd, 3, "\n"); // stdin_data: starts the writer
+    std::size_t data = 0;
+    std::string pending; // an incomplete frame
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    timeval tv{0, 200 * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[65536];
+    bool first_frame = true;
+    // Lags twice: long enough for the queue to pass high_water, short of the 1 s write stall.
+    for (int lag = 0; data < bytes + 2 && std::chrono::steady_clock::now() < deadline;) {
+        if (lag < 2 && data > lag * (2u << 20)) {
+            std::this_thread::sleep_for(500ms);
+            ++lag;
+        }
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n == 0) break;
+        if (n < 0) continue;
+        pending.append(buf, static_cast<std::size_t>(n));
+        while (pending.size() >= 5) {
+            std::uint32_t len;
+            std::memcpy(&len, pending.data(), 4);
+            len = ntohl(len);
+            if (pending.size() < 5 + len) break;
+            if (pending[4] == 4)
+                data += len; // stdout_data
+            else if (!first_frame)
+                FAIL("unexpected frame type " << int(pending[4]));
+            first_frame = false;
+            pending.erase(0, 5 + len);
+        }
+    }
+    ::close(fd);
+    CHECK(data == bytes + 2); // the echoed line comes back as "\r\n"
+    CHECK_FALSE(contains(l.log(), "client dropped"));
     CHECK(l.stop() == 0);
 }

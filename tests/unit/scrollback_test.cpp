@@ -93,3 +93,38 @@ TEST_CASE("scrollback: a zero capacity keeps nothing") {
     r.append("abc");
     CHECK(r.contents().empty());
 }
+
+namespace {
+using ctr::tty::stream;
+std::string describe(const scrollback& r) {
+    std::string out;
+    for (auto& p : r.pieces())
+        out += (p.from == stream::err ? "E:" : "O:") + p.bytes + "|";
+    return out;
+}
+} // namespace
+
+TEST_CASE("scrollback: a terminal's ring is one stdout piece") {
+    scrollback r(8);
+    CHECK(r.pieces().empty());
+    r.append("abc");
+    r.append("defghij");
+    CHECK(describe(r) == "O:cdefghij|");
+}
+
+TEST_CASE("scrollback: stderr is replayed as stderr, in order, across the wrap") {
+    scrollback r(8);
+    r.append("ab");
+    r.append("CD", stream::err);
+    r.append("ef");
+    CHECK(describe(r) == "O:ab|E:CD|O:ef|");
+    CHECK(r.contents() == "abCDef");
+    r.append("GHI", stream::err); // wraps: "a" goes
+    CHECK(describe(r) == "O:b|E:CD|O:ef|E:GHI|");
+    r.append("JK", stream::err); // "b" and "C" go
+    CHECK(describe(r) == "E:D|O:ef|E:GHIJK|");
+    r.append("jklmnopqrs"); // longer than the ring
+    CHECK(describe(r) == "O:lmnopqrs|");
+    r.append("T", stream::err);
+    CHECK(describe(r) == "O:mnopqrs|E:T|");
+}

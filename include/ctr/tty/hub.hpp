@@ -2,7 +2,8 @@
 //
 //   terminal master ─┐                       ┌─▶ log file (rotated; marker per start/exit)
 //   (or stdout and   ├─▶ drain: ≤ 256 KiB ───┼─▶ scrollback ring (replayed on attach)
-//    stderr pipes)  ─┘   per wake-up         └─▶ each subscriber's queue ─▶ its client
+//    stderr pipes)  ─┘   per wake-up,        └─▶ each subscriber's queue ─▶ its client
+//                        handed on in ≤ 64 KiB      (or its direct sink, while the queue is empty)
 //
 //   clients' input ─▶ input queue (bounded) ─▶ one writer ─▶ master (or stdin pipe)
 //
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -36,8 +38,6 @@
 #include "ctr/tty/terminal.hpp"
 
 namespace ctr::tty {
-
-enum class stream : std::uint8_t { out, err };
 
 // How a run ended, for attached clients.
 struct run_end {
@@ -67,6 +67,12 @@ class subscriber {
 
     subscriber(asio::any_io_executor ex, kind k, std::size_t limit);
 
+    // Takes output at once instead of the queue, e.g. by writing it to the client's socket: false
+    // when it cannot take these bytes now (a write in flight), and they are queued instead. It is
+    // offered bytes only while the queue is empty, so their order is kept. Empty: none.
+    using direct_sink = std::function<bool(stream, std::string_view)>;
+    void send_directly(direct_sink sink) { direct_ = std::move(sink); }
+
     bool has_data() const { return !queue_.empty(); }
     chunk pop();
     // Set once: the run ended (attach only). Sent after the queue is empty.
@@ -91,6 +97,7 @@ class subscriber {
     bool overflowed_ = false;
     notifier wake_;
     notifier* room_ = nullptr; // the hub's: told when the queue shrinks (attach only)
+    direct_sink direct_;
 };
 
 class hub {
