@@ -32,7 +32,9 @@ std::optional<tty::window_size> size_of(const nlohmann::json& req) {
 }
 
 asio::awaitable<void> serve_attach(asio::local::stream_protocol::socket& sock,
-                                   supervise::container& ct, const nlohmann::json& req) {
+                                   std::shared_ptr<supervise::container> owner,
+                                   const nlohmann::json& req) {
+    auto& ct = *owner;
     bool replay = flag(req, "replay", true);
     auto size = size_of(req);
     auto& hub = ct.terminal();
@@ -46,9 +48,11 @@ asio::awaitable<void> serve_attach(asio::local::stream_protocol::socket& sock,
     nlohmann::json ok{{"ok", true}, {"tty", hub.has_terminal()}};
     if (!co_await write_frame(c->sock, frame_type::response, ok.dump())) co_return;
 
-    auto signal = [&ct](int sig) {
+    // The lambda holds the container, and so its hub, for as long as the reader runs: a frame
+    // read before the session ended may still be handled after a reload removed the container.
+    auto signal = [owner](int sig) {
         try {
-            ct.send_signal(sig);
+            owner->send_signal(sig);
         } catch (const ctr::error&) {
             // Between runs: nobody to signal, and no reason to drop the client.
         }

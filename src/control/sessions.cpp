@@ -23,7 +23,7 @@ asio::awaitable<void> serve_stream(asio::local::stream_protocol::socket sock,
         auto c = sup.find(name.get<std::string>());
         if (!c) fail("no container named '{}'", name.get<std::string>());
         if (op == "attach")
-            co_await serve_attach(sock, *c, req);
+            co_await serve_attach(sock, c, req);
         else if (op == "logs")
             co_await serve_logs(sock, *c, req);
         else

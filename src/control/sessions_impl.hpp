@@ -2,6 +2,8 @@
 // before it took the socket over.
 #pragma once
 
+#include <memory>
+
 #include <asio/awaitable.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <nlohmann/json.hpp>
@@ -10,8 +12,10 @@
 
 namespace ctr::control {
 
+// Takes the container's owner: its input reader outlives the session's own frame.
 asio::awaitable<void> serve_attach(asio::local::stream_protocol::socket& sock,
-                                   supervise::container& c, const nlohmann::json& req);
+                                   std::shared_ptr<supervise::container> c,
+                                   const nlohmann::json& req);
 asio::awaitable<void> serve_logs(asio::local::stream_protocol::socket& sock,
                                  supervise::container& c, const nlohmann::json& req);
 asio::awaitable<void> serve_exec(asio::local::stream_protocol::socket& sock,

@@ -173,6 +173,8 @@ asio::awaitable<void> pump(std::shared_ptr<stream_conn> c) {
     }
     if (!c->error.empty()) {
         log::warn("supervisor", "{}: {}", c->who, c->error);
+        // A direct send may have left a frame half-sent: no notice can follow on this stream.
+        if (!out.rest.empty()) co_return;
         // Best effort and never blocking: the client may be the one that stopped reading.
         auto bytes = encode_frame(frame_type::error, c->error);
         std::error_code ec;

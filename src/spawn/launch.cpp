@@ -1,6 +1,7 @@
 #include "ctr/spawn/launch.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <new>
@@ -112,7 +113,11 @@ child_stack::child_stack(std::size_t size) : size_(size) {
     if (m == MAP_FAILED) throw_errno("mmap(child stack, {} bytes)", size);
     base_ = m;
     // A guard page at the bottom: an overflow faults instead of writing into our heap.
-    if (::mprotect(base_, 4096, PROT_NONE) != 0) throw_errno("mprotect(child stack guard)");
+    if (::mprotect(base_, 4096, PROT_NONE) != 0) {
+        int err = errno;
+        ::munmap(base_, size_);
+        throw_sys(err, "mprotect(child stack guard)");
+    }
 }
 
 child_stack::child_stack(child_stack&& o) noexcept
@@ -189,12 +194,14 @@ launched launch(const plan& p, const stdio_fds& stdio) {
             ca.stack_size = static_cast<std::uint64_t>(sp - base);
             // Signals stay blocked in the child until it resets every handler to the default
             // (become_command): a handler of ours must never run on its stack, in our memory.
+            // Raw, both the set and the call: glibc's sigfillset and sigprocmask leave its own
+            // two signals (32, 33) out.
             sigset_t all, old;
-            ::sigfillset(&all);
-            ::pthread_sigmask(SIG_SETMASK, &all, &old);
+            std::memset(&all, 0xff, sizeof all);
+            ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, _NSIG / 8);
             long pid = clone3_calling(ca, run_child_from, args);
             int saved = errno;
-            ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
             errno = saved;
             return pid;
         },

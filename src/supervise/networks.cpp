@@ -24,6 +24,7 @@
 
 #include "ctr/core/error.hpp"
 #include "ctr/core/log.hpp"
+#include "ctr/core/scope_guard.hpp"
 #include "ctr/net/cidr.hpp"
 #include "ctr/net/names.hpp"
 #include "ctr/net/plan.hpp"
@@ -368,6 +369,8 @@ nlohmann::json networks::describe() const {
 asio::awaitable<void> networks::watch() {
     if (!events_ || watching_) co_return;
     watching_ = true;
+    // Reset however the watch ends, so a reload may start it again.
+    scope_guard unwatch([this] { watching_ = false; });
     while (!closed_) {
         co_await events_desc_.async_wait(asio::posix::stream_descriptor::wait_read,
                                          asio::use_awaitable);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -185,6 +186,10 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     unplug.dismiss(); // from here on the lifecycle calls finished() once the child is reaped
     spawn_result result{std::move(cg), child_process(ex_, pid, std::move(running.pidfd)), {}, {}};
     co_await await_exec(result, running, plan, std::move(io));
+    // The child shared our memory until now, and a set*id call of its (a user namespace's root,
+    // `user =`) marked that memory non-dumpable (commit_creds): it has left it, so make ours
+    // dumpable again, or the supervisor would lose its core dumps for the rest of its run.
+    ::prctl(PR_SET_DUMPABLE, 1);
     co_return result;
 }
 

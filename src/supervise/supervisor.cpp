@@ -208,6 +208,14 @@ asio::awaitable<reload_summary> supervisor::reload_now() {
                   "the running value stays",
                   key);
 
+    // New containers are made before anything stops (opening a log file may fail): from here on
+    // nothing may throw, or held containers would stay held and removed ones listed.
+    std::vector<std::shared_ptr<container>> added;
+    for (auto& def : incoming.containers)
+        if (!find(def.name))
+            added.push_back(
+                std::make_shared<container>(io_.get_executor(), def, spawner_, changed_));
+
     // 1. Whatever goes or changes stops, all at once, each with its own grace.
     std::vector<std::shared_ptr<container>> removed, recreated;
     for (auto& name : plan.containers.removed) {
@@ -229,7 +237,12 @@ asio::awaitable<reload_summary> supervisor::reload_now() {
     // 2. The new desired state: networks reconciled to it, definitions replaced, the list in
     // the new file's order.
     for (auto& c : removed) {
-        sys::remove_tree(spawner_.paths(c->config().name).dir);
+        try {
+            sys::remove_tree(spawner_.paths(c->config().name).dir);
+        } catch (const std::exception& e) {
+            // Left for the next start-up's clean-up; the container goes all the same.
+            log::warn(c->config().name, "reload: {}", e.what());
+        }
         c->mark_removed("container removed by a reload");
         log::info(c->config().name, "removed");
     }
@@ -240,12 +253,13 @@ asio::awaitable<reload_summary> supervisor::reload_now() {
         log::error("network", "reload: {}", e.what());
     }
     asio::co_spawn(io_, nets_.watch(), log_escape("network", "netlink watch ended"));
-    std::vector<std::shared_ptr<container>> next, added;
+    std::vector<std::shared_ptr<container>> next;
     for (auto& def : incoming.containers) {
         auto c = find(def.name);
         if (!c) {
-            c = std::make_shared<container>(io_.get_executor(), def, spawner_, changed_);
-            added.push_back(c);
+            auto made = std::find_if(added.begin(), added.end(),
+                                     [&](auto& a) { return a->config().name == def.name; });
+            c = *made;
         } else if (std::find(recreated.begin(), recreated.end(), c) != recreated.end()) {
             c->redefine(def);
         } else {
@@ -274,8 +288,10 @@ asio::awaitable<reload_summary> supervisor::reload_now() {
     }
     auto settled = [](const container& c, unsigned before) {
         auto& st = c.current();
-        return c.removed() || (st.starts > before && st.current != state::starting &&
-                               st.current != state::stopping);
+        // settled_down: stopped by hand before its first start, which then never comes.
+        return c.removed() || c.settled_down() ||
+               (st.starts > before && st.current != state::starting &&
+                st.current != state::stopping);
     };
     co_await until([&] {
         return std::all_of(starting.begin(), starting.end(),
