@@ -18,6 +18,7 @@
 #include "ctr/core/scope_guard.hpp"
 #include "ctr/spawn/child.hpp"
 #include "ctr/spawn/userns.hpp"
+#include "ctr/sys/files.hpp"
 #include "ctr/sys/process.hpp"
 
 namespace ctr::spawn {
@@ -26,15 +27,14 @@ namespace {
 struct fd_pair {
     unique_fd parent, child;
 };
-fd_pair make_pipe(const char* what) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2({})", what);
-    return {unique_fd(fds[1]), unique_fd(fds[0])}; // parent writes sync; see make_report
+// The parent writes the sync pipe and reads the report pipe.
+fd_pair make_sync() {
+    auto ends = sys::make_pipe("sync");
+    return {std::move(ends.write), std::move(ends.read)};
 }
 fd_pair make_report() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2(report)");
-    return {unique_fd(fds[0]), unique_fd(fds[1])};
+    auto ends = sys::make_pipe("report");
+    return {std::move(ends.read), std::move(ends.write)};
 }
 fd_pair make_terminal_socket() {
     int fds[2];
@@ -76,7 +76,7 @@ long clone3_calling(clone_args& args, void (*entry)(void*), void* arg) noexcept 
 // first process and an exec'd one.
 template <class Clone>
 launched start(const plan& p, const stdio_fds& stdio, Clone clone, child_stack stack = {}) {
-    auto sync = make_pipe("sync");
+    auto sync = make_sync();
     auto report = make_report();
     fd_pair terminal;
     if (stdio.terminal) terminal = make_terminal_socket();

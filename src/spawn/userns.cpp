@@ -112,9 +112,7 @@ void write_id_maps(pid_t pid, const config::id_range& r) {
 }
 
 unique_fd make_mapping_userns(const config::id_range& r) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2(user namespace helper)");
-    unique_fd hold(fds[0]), release(fds[1]);
+    auto [hold, release] = sys::make_pipe("user namespace helper");
 
     int pidfd = -1;
     clone_args args{};

@@ -28,10 +28,9 @@ namespace fs = std::filesystem;
 
 namespace {
 void make_pipe(unique_fd& read, unique_fd& write, const char* what) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2({})", what);
-    read.reset(fds[0]);
-    write.reset(fds[1]);
+    auto ends = sys::make_pipe(what);
+    read = std::move(ends.read);
+    write = std::move(ends.write);
 }
 } // namespace
 

@@ -31,6 +31,12 @@ unique_fd open_file(const fs::path& file, int flags, mode_t mode) {
     return unique_fd(fd);
 }
 
+pipe_ends make_pipe(const char* what) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2({})", what);
+    return {unique_fd(fds[0]), unique_fd(fds[1])};
+}
+
 namespace {
 void write_all(int fd, std::string_view content, const fs::path& file) {
     std::size_t done = 0;

@@ -18,9 +18,9 @@
 
 #include "ctr/cgroup/group.hpp"
 #include "ctr/config/config.hpp"
+#include "ctr/core/notifier.hpp"
 #include "ctr/supervise/backoff.hpp"
 #include "ctr/supervise/child_process.hpp"
-#include "ctr/supervise/notifier.hpp"
 #include "ctr/supervise/spawner.hpp"
 #include "ctr/sys/process.hpp"
 #include "ctr/tty/hub.hpp"

@@ -11,12 +11,12 @@
 
 #include "ctr/cgroup/tree.hpp"
 #include "ctr/config/config.hpp"
+#include "ctr/core/notifier.hpp"
 #include "ctr/spawn/init_image.hpp"
 #include "ctr/spawn/launch.hpp"
 #include "ctr/spawn/plan.hpp"
 #include "ctr/supervise/child_process.hpp"
 #include "ctr/supervise/networks.hpp"
-#include "ctr/supervise/notifier.hpp"
 #include "ctr/tty/hub.hpp"
 
 namespace ctr::supervise {

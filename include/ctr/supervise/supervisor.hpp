@@ -12,9 +12,9 @@
 #include <asio/posix/stream_descriptor.hpp>
 
 #include "ctr/config/config.hpp"
+#include "ctr/core/notifier.hpp"
 #include "ctr/supervise/container.hpp"
 #include "ctr/supervise/networks.hpp"
-#include "ctr/supervise/notifier.hpp"
 #include "ctr/supervise/reload_plan.hpp"
 #include "ctr/supervise/spawner.hpp"
 #include "ctr/supervise/state_dir.hpp"

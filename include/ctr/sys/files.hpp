@@ -30,6 +30,11 @@ void remove_tree(const std::filesystem::path& path);
 // Opens (creating) `file` and takes an exclusive flock; nothing when another process holds it.
 std::optional<unique_fd> try_lock(const std::filesystem::path& file);
 unique_fd open_file(const std::filesystem::path& file, int flags, mode_t mode = 0);
+// A close-on-exec pipe; `what` names it in the error.
+struct pipe_ends {
+    unique_fd read, write;
+};
+pipe_ends make_pipe(const char* what);
 // Makes sure fds 0, 1 and 2 are open (on /dev/null), so no fd the supervisor opens later lands
 // there and is taken for a standard stream.
 void ensure_std_fds();
