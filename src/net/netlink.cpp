@@ -461,6 +461,11 @@ void netlink::create_port(const port_spec& p) {
     m.put(IFLA_IFNAME, p.host_if);
     m.put(IFLA_MTU, std::uint32_t{p.mtu});
     m.put(IFLA_MASTER, master);
+    // One queue each way, from birth. Left out, a veth gets one per possible CPU and veth_newlink
+    // then cuts each end down to one, which waits for an RCU grace period under RTNL: ~1 ms a
+    // port, serialised across every start.
+    m.put(IFLA_NUM_TX_QUEUES, std::uint32_t{1});
+    m.put(IFLA_NUM_RX_QUEUES, std::uint32_t{1});
     nlattr* info = m.nest(IFLA_LINKINFO);
     m.put(IFLA_INFO_KIND, std::string("veth"));
     nlattr* data = m.nest(IFLA_INFO_DATA);
@@ -471,6 +476,8 @@ void netlink::create_port(const port_spec& p) {
     m.put(IFLA_IFNAME, std::string("eth0"));
     m.put(IFLA_MTU, std::uint32_t{p.mtu});
     m.put(IFLA_ADDRESS, derived_mac("port " + p.bridge + " " + p.container));
+    m.put(IFLA_NUM_TX_QUEUES, std::uint32_t{1});
+    m.put(IFLA_NUM_RX_QUEUES, std::uint32_t{1});
     m.put(IFLA_NET_NS_FD, static_cast<std::uint32_t>(p.netns_fd));
     m.end(peer);
     m.end(data);
