@@ -45,6 +45,14 @@ std::string describe(const failure& f, const plan& p) {
     switch (f.what) {
     case step::wait_parent:
         return fmt::format("prctl(PR_SET_PDEATHSIG): {}", why);
+    case step::join_cgroup: {
+        auto i = static_cast<std::size_t>(f.detail);
+        return fmt::format(
+            "write(\"{}\" <- \"0\"): {}",
+            f.detail >= 0 && i < p.cgroup_procs.size() ? p.cgroup_procs[i] : "cgroup.procs", why);
+    }
+    case step::make_namespaces:
+        return fmt::format("unshare(CLONE_NEWCGROUP | CLONE_NEWNET): {}", why);
     case step::set_hostname:
         return fmt::format("sethostname(\"{}\"): {}", p.hostname, why);
     case step::loopback_up:

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 #include "ctr/core/error.hpp"
 #include "ctr/core/scope_guard.hpp"
@@ -27,10 +28,13 @@ namespace {
 struct fd_pair {
     unique_fd parent, child;
 };
-// The parent writes the sync pipe and reads the report pipe.
+// Sync goes both ways (child.hpp: the child's "namespaces made", the parent's go); the parent
+// reads the report pipe.
 fd_pair make_sync() {
-    auto ends = sys::make_pipe("sync");
-    return {std::move(ends.write), std::move(ends.read)};
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        throw_errno("socketpair(sync)");
+    return {unique_fd(fds[0]), unique_fd(fds[1])};
 }
 fd_pair make_report() {
     auto ends = sys::make_pipe("report");
@@ -83,6 +87,15 @@ launched start(const plan& p, const stdio_fds& stdio, Clone clone, child_stack s
 
     child_fds fds{sync.child.get(), report.child.get(), stdio.in,
                   stdio.out,        stdio.err,          terminal.child ? terminal.child.get() : -1};
+    // Ours close at the end of this scope; the child has its copies from the clone.
+    std::vector<unique_fd> cgroup_procs;
+    if (p.cgroup_procs.size() > static_cast<std::size_t>(max_cgroup_hierarchies))
+        fail("{}: {} cgroup hierarchies, more than {}", p.name, p.cgroup_procs.size(),
+             max_cgroup_hierarchies);
+    for (const auto& file : p.cgroup_procs) {
+        cgroup_procs.push_back(sys::open_file(file, O_WRONLY));
+        fds.cgroup_procs[fds.cgroup_count++] = cgroup_procs.back().get();
+    }
     int pidfd = -1;
     long pid = clone(fds, pidfd);
     if (pid < 0) throw_errno("clone3({})", p.name);
@@ -155,16 +168,19 @@ launched::running launched::release() {
     char go = 1;
     ssize_t n;
     do
-        n = ::write(sync_.get(), &go, 1);
+        n = ::send(sync_.get(), &go, 1, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
-    if (n != 1) throw_errno("write(sync pipe of pid {})", pid_);
+    // A child that died before its go (a failed cgroup join) left its reason on the report pipe,
+    // which the caller reads next.
+    if (n != 1 && errno != EPIPE && errno != ECONNRESET)
+        throw_errno("send(sync socket of pid {})", pid_);
     sync_.reset();
     return {std::move(pidfd_), std::move(report_), std::move(terminal_), std::move(stack_)};
 }
 
 launched launch(const plan& p, const stdio_fds& stdio) {
-    std::uint64_t flags =
-        CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+    // The network and cgroup namespaces the child makes itself (child.hpp, sync point 0).
+    std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     // In the same call, so the new user namespace owns every other one: root inside may then
     // mount /proc, /sys and mqueue and configure its network.
     if (p.userns.enabled) flags |= CLONE_NEWUSER;

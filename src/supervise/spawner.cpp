@@ -3,9 +3,11 @@
 #include <cmath>
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -161,15 +163,16 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     // Declared before the child, so a failure from here on kills the child first, then removes
     // the emptied cgroup.
     cgroup::group cg = cgroups_.create(c.name, limits_of(c.limits));
+    // The child moves itself in before anything else: its first instruction of set-up, and
+    // every process it forks, count against the container's limits.
+    for (const auto& dir : cg.dirs())
+        plan.cgroup_procs.push_back((dir / "cgroup.procs").string());
 
     child_stdio io(c.tty, c.stdin_open);
     spawn::launched child = spawn::launch(plan, io.for_child());
     trees = {}; // the child holds its own copies
-    // Waiting at sync point 1, it has run none of its command yet: its first instruction, and
-    // every process it forks, count against the container's limits.
-    cg.place(child.pid());
     // Its network is ready before its command runs, so its first packet goes out.
-    if (networked) nets_->attach(c.name, child.pid());
+    if (networked && co_await namespaces_made(child, c.name)) nets_->attach(c.name, child.pid());
     scope_guard unplug([&] { finished(c.name); });
 
     // Recorded before the child may run, so a supervisor killed from here on leaves enough for
@@ -206,6 +209,25 @@ asio::awaitable<spawn_result> spawner::exec(const config::container& c, int cont
     spawn_result result{std::nullopt, child_process(ex_, pid, std::move(running.pidfd)), {}, {}};
     co_await await_exec(result, running, plan, std::move(io));
     co_return result;
+}
+
+asio::awaitable<bool> spawner::namespaces_made(const spawn::launched& child,
+                                               const std::string& name) {
+    // Borrowed from `child`, which closes it.
+    asio::posix::stream_descriptor sync(ex_, child.sync_fd());
+    scope_guard give_back([&] { sync.release(); });
+    asio::steady_timer deadline(ex_, setup_deadline_);
+    auto outcome = co_await (
+        sync.async_wait(asio::posix::descriptor_base::wait_read, ctr::as_tuple_awaitable) ||
+        deadline.async_wait(ctr::as_tuple_awaitable));
+    if (outcome.index() == 1)
+        fail("{}: no network namespace within {} s of the clone", name, setup_deadline_.count());
+    char made = 0;
+    ssize_t n;
+    do
+        n = ::recv(child.sync_fd(), &made, 1, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    co_return n == 1;
 }
 
 // Sync point 2: EOF on the report pipe once the child exec'd, or its failure record. Returns only

@@ -5,10 +5,14 @@
 //   plan: argv, mounts, capability set,
 //   seccomp programs (spawn/security.hpp)
 //   userns: detached mounts (userns.hpp)
+//   cgroup: made with its limits; its
+//   cgroup.procs files opened
 //   clone3(CLONE_VM|CLONE_PIDFD|CLONE_NEW*) ▶  setsid; PR_SET_PDEATHSIG(SIGKILL)
-//   userns: uid_map, gid_map
+//   (pid, mount, UTS, IPC; userns)             write "0" to each cgroup.procs: in its cgroup
+//   userns: uid_map, gid_map                   unshare(CLONE_NEWCGROUP | CLONE_NEWNET)
+//   (0) network: await the byte ◀──────────── (0) send(sync, 1 byte)
 //   network: veth into the child's netns       (1) read(sync): blocks until the parent says go;
-//   (1) write(sync, 1 byte), close ────────▶       EOF without the byte: the parent died, _exit
+//   (1) send(sync, 1 byte), close ─────────▶       EOF without the byte: the parent died, _exit
 //                                              hostname, lo up, rprivate /; userns: open its
 //                                              folder, become root inside, attach the lower;
 //                                              overlay; through fds
@@ -42,6 +46,8 @@ namespace ctr::spawn {
 
 enum class step : std::int32_t {
     wait_parent,
+    join_cgroup,     // writing "0" to cgroup.procs; detail: index in plan::cgroup_procs
+    make_namespaces, // unshare(CLONE_NEWCGROUP | CLONE_NEWNET)
     set_hostname,
     loopback_up,
     make_private,
@@ -104,9 +110,12 @@ inline constexpr int exit_setup_failed = 125;
 inline constexpr int exit_not_executable = 126;
 inline constexpr int exit_not_found = 127;
 
+// More than cgroup v1 has controllers.
+inline constexpr int max_cgroup_hierarchies = 16;
+
 struct child_fds {
-    int sync;                           // read end: the parent's go
-    int report;                         // write end: a failure record, or EOF at exec
+    int sync;   // a socket: the parent's go comes in, "namespaces made" goes out
+    int report; // write end: a failure record, or EOF at exec
     int stdin_fd, stdout_fd, stderr_fd; // unused with a terminal
     // With a terminal (-1: none): the child opens a PTY from the container's own devpts, sends
     // its master over this socket and makes the peer its controlling terminal and fds 0, 1, 2.
@@ -114,6 +123,10 @@ struct child_fds {
     // exec only: the container's first process, whose namespaces the child joins.
     int container_pidfd = -1;
     int namespaces = 0; // CLONE_NEW* flags to join
+    // A container's first process: cgroup.procs of its cgroup in each hierarchy, opened by the
+    // parent, in plan::cgroup_procs order.
+    int cgroup_procs[max_cgroup_hierarchies] = {};
+    int cgroup_count = 0;
 };
 
 [[noreturn]] void run_child(const plan& p, const child_fds& fds) noexcept;

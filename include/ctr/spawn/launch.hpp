@@ -47,6 +47,8 @@ class launched {
     pid_t pid() const { return pid_; }
     int pidfd() const { return pidfd_.get(); }
     int report_fd() const { return report_.get(); }
+    // Readable once the child made its network and cgroup namespaces (a byte), or died (EOF).
+    int sync_fd() const { return sync_.get(); }
     // Sync point 1: lets the child run on to exec. Returns the report pipe's read end (EOF once
     // the child exec'd, a failure record otherwise) and gives up the kill-on-destroy guard,
     // handing the pidfd to the caller.
@@ -66,10 +68,12 @@ class launched {
     unique_fd pidfd_, sync_, report_, terminal_;
 };
 
-// clone3 with CLONE_PIDFD and new pid, mount, UTS, IPC, network and cgroup namespaces; with
-// p.userns a new user namespace too, whose id maps are written before this returns. On x86_64
-// the child shares our memory (CLONE_VM) on a stack of its own until it execs, as posix_spawn's
-// does: `p` must stay alive and unchanged until the report pipe's EOF (see running::stack).
+// clone3 with CLONE_PIDFD and new pid, mount, UTS, IPC namespaces; with p.userns a new user
+// namespace too, whose id maps are written before this returns. The child joins the cgroup of
+// p.cgroup_procs and makes its network and cgroup namespaces itself, then says so on sync_fd(). On
+// x86_64 the child shares our memory (CLONE_VM) on a stack of its own until it execs, as
+// posix_spawn's does: `p` must stay alive and unchanged until the report pipe's EOF (see
+// running::stack).
 launched launch(const plan& p, const stdio_fds& stdio);
 
 // A new process in the namespaces of the running container whose first process is

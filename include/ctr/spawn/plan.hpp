@@ -94,6 +94,9 @@ struct plan {
     std::uint64_t capabilities = 0;   // bounding = permitted = effective; inheritable, ambient 0
     int last_capability = 0;          // the kernel's: the bounding set is dropped up to it
     std::vector<bpf_program> seccomp; // loaded in order; empty for `seccomp = unconfined`
+    // cgroup.procs of the container's cgroup in each hierarchy (at most max_cgroup_hierarchies):
+    // the child moves itself in before anything else (child.hpp, sync point 0).
+    std::vector<std::string> cgroup_procs;
 
     // init = true: the child execs ctr-init from this sealed memfd (borrowed from the spawner's
     // init_image) with init_argv, {"ctr-init", "3", "--", command...}; -1 without init.

@@ -78,6 +78,9 @@ class spawner {
         unique_fd child_in_, child_out_, child_err_;
         tty::run_io hub_;
     };
+    // Sync point 0 (spawn/child.hpp): true once the child made its network namespace, false
+    // when it died first (its reason is then on the report pipe). Throws past the set-up deadline.
+    asio::awaitable<bool> namespaces_made(const spawn::launched& child, const std::string& name);
     asio::awaitable<void> await_exec(spawn_result& result, spawn::launched::running& running,
                                      const spawn::plan& plan, child_stdio io);
     // The sealed ctr-init image, made at the first start of a container with init = true and
