@@ -195,9 +195,11 @@ TEST_CASE("cgroup: limits reach the kernel's files before the command runs; stat
 TEST_CASE("cgroup: a fork bomb with pids = 64 is contained; the supervisor and its neighbour "
           "carry on") {
     CTR_REQUIRE_CGROUPS();
-    // Its PID 1 becomes a sleep that never reaps: the bomb's dead fill the table too.
+    // Its PID 1 becomes a sleep that never reaps: the bomb's dead fill the table too. The bomb
+    // starts in a subshell: a shell whose fork fails exits, and PID 1 forking the pipeline's
+    // second half itself would race the first half's descendants for the last slots.
     lab l(fmt::format("[container bomb]\nrootfs = @ROOTFS@\n"
-                      "command = sh -c 'f(){{ f|f& }}; f; exec sleep 1000'\npids = 64\n\n"
+                      "command = sh -c '(f(){{ f|f& }}; f); exec sleep 1000'\npids = 64\n\n"
                       "[container neighbour]\nrootfs = @ROOTFS@\ncommand = {}\n",
                       idle));
     REQUIRE(l.start());
