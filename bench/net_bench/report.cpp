@@ -188,13 +188,11 @@ std::string to_text(const report& r) {
         out += fmt::format("crun run -d + ip: skipped ({})\n", *r.seed_skipped);
     } else if (!r.seed.empty()) {
         out += fmt::format(
-            "crun run -d + ip, one container after the other (the seed README's way), workload {}\n"
-            "(as in the main rows); the parts are means per container: crun = crun run -d; ip host "
-            "=\n"
-            "ip link add veth, ip link set netns, ip link set master up; ip inside = nsenter -n "
-            "ip\n"
-            "addr add, link set up, route add default; stop = ip link del + crun delete -f per\n"
-            "container, then the bridge.\n",
+            "crun run -d + ip, one container after the other (the seed README's way), workload\n"
+            "{} (as in the main rows). The parts are means per container: crun = crun run -d;\n"
+            "ip host = ip link add veth, ip link set netns, ip link set master up; ip inside =\n"
+            "nsenter -n ip addr add, link set up, route add default; stop = ip link del + crun\n"
+            "delete -f per container, then the bridge.\n",
             r.workload_what);
         out += fmt::format("{:<14} {:>4} {:>19} {:>9} {:>9} {:>9} {:>9} {:>19} {:>9} {:>9} {:>9} "
                            "{:>7} {:>14} {:>13}\n",
