@@ -5,8 +5,10 @@
 // 128+N interrupted by signal N (after cleaning up).
 #include "net_bench/host.hpp"
 #include "net_bench/report.hpp"
+#include "net_bench/workload.hpp"
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <sys/utsname.h>
 #include <thread>
@@ -28,6 +30,8 @@ struct options {
     std::string disk_dir = "/tmp";
     int disk_containers = 0; // default: the largest of --containers; 0 with --no-disk
     bool no_disk = false;
+    std::string workload; // default: pause when ctr-pause is beside us, else busybox
+    bool no_busybox = false;
     bool no_crun = false;
     bool no_warmup = false;
     int settle_ms = 300;
@@ -53,6 +57,15 @@ fs::path default_supervisor() {
         if (::access(c.c_str(), X_OK) == 0) return c;
     throw std::runtime_error(
         fmt::format("no ctr-supervisor at {}: pass --supervisor", candidates.front().string()));
+}
+
+// Built beside net_bench on x86_64 only (bench/pause/pause.cpp).
+fs::path pause_binary() {
+    return own_dir() / "ctr-pause";
+}
+
+bool have_pause() {
+    return ::access(pause_binary().c_str(), X_OK) == 0;
 }
 
 fs::path default_rootfs() {
@@ -142,6 +155,13 @@ int main(int argc, char** argv) {
                    "N of the disk run (default: the largest N)")
         ->check(CLI::Range(1, 253));
     app.add_flag("--no-disk", opt.no_disk, "Skip the run with the state dir on disk");
+    app.add_option("--workload", opt.workload,
+                   "What every container runs: pause (ctr-pause, beside net_bench, in a tiny "
+                   "image made per invocation) or busybox (sh -c 'trap ...; sleep 1000 & wait' "
+                   "on the busybox image); default pause when ctr-pause is there, else busybox")
+        ->check(CLI::IsMember({"pause", "busybox"}));
+    app.add_flag("--no-busybox", opt.no_busybox,
+                 "Skip the busybox workload's run at the largest N (shown beside the main rows)");
     app.add_flag("--no-crun", opt.no_crun, "Skip the crun run -d + ip comparison");
     app.add_flag("--no-warmup", opt.no_warmup, "Skip the unreported first run (cold caches)");
     app.add_option("--settle", opt.settle_ms, "Milliseconds of pause between runs")
@@ -149,7 +169,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0, 60000));
     app.add_option("--supervisor", opt.supervisor,
                    "ctr-supervisor to run (default: the one beside net_bench)");
-    app.add_option("--rootfs", opt.rootfs, "Busybox image (default: assets/rootfs/busybox)");
+    app.add_option("--rootfs", opt.rootfs,
+                   "Busybox image of the busybox workload (default: assets/rootfs/busybox)");
     app.add_option("--log-level", opt.log_level, "ctr-supervisor's --log-level")
         ->capture_default_str();
     app.add_option(
@@ -160,8 +181,9 @@ int main(int argc, char** argv) {
                    "timings then include the wrapper's overhead)");
     app.add_flag("--json", opt.json, "Print the report as JSON, every run included");
     app.add_flag("--quick", opt.quick,
-                 "A smoke run (ctest's `bench` label): 5 containers once, on tmpfs, no crun, no "
-                 "warm-up; exits 77 (skipped) unless run as root with the busybox image built");
+                 "A smoke run (ctest's `bench` label): 5 containers once, on tmpfs, and once with "
+                 "the busybox workload, no crun, no warm-up; exits 77 (skipped) unless run as "
+                 "root with the busybox image built");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -179,7 +201,16 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "net_bench: must run as root (namespaces, mounts, bridges)\n");
         return opt.quick ? skipped : 1;
     }
-    if (opt.quick && opt.rootfs.empty()) {
+    if (opt.workload.empty()) opt.workload = have_pause() ? "pause" : "busybox";
+    if (opt.workload == "pause" && !have_pause()) {
+        fmt::print(stderr, "net_bench: --workload pause: no ctr-pause at {}\n",
+                   pause_binary().string());
+        return 2;
+    }
+    // The main rows are busybox's already: a row of their own would repeat the largest N.
+    if (opt.workload == "busybox") opt.no_busybox = true;
+    const bool need_busybox = opt.workload == "busybox" || !opt.no_busybox;
+    if (opt.quick && opt.rootfs.empty() && need_busybox) {
         try {
             default_rootfs();
         } catch (const std::exception& e) {
@@ -193,7 +224,10 @@ int main(int argc, char** argv) {
     try {
         auto supervisor =
             opt.supervisor.empty() ? default_supervisor() : fs::absolute(opt.supervisor);
-        auto rootfs = opt.rootfs.empty() ? default_rootfs() : fs::absolute(opt.rootfs);
+        std::optional<workload> busybox;
+        if (need_busybox)
+            busybox =
+                busybox_workload(opt.rootfs.empty() ? default_rootfs() : fs::absolute(opt.rootfs));
         if (opt.tmpfs_dir.empty()) {
             opt.tmpfs_dir = fs_type("/run") == "tmpfs" ? "/run" : "/dev/shm";
             if (opt.tmpfs_dir != "/run")
@@ -218,16 +252,30 @@ int main(int argc, char** argv) {
                 "its figures: {}",
                 fmt::join(busy, ", ")));
         }
+        // One image for every run of this invocation, on the same tmpfs as the main runs' state.
+        std::optional<pause_image> pause;
+        if (opt.workload == "pause") pause.emplace(opt.tmpfs_dir, pause_binary());
+        const workload main_workload = pause ? pause->get() : *busybox;
+        if (opt.workload == "busybox" && !have_pause())
+            rep.notes.push_back(fmt::format(
+                "no ctr-pause at {} (it is built on x86_64 only): the workload is busybox sh + "
+                "sleep, whose start-up costs CPU that is billed to `all running`",
+                pause_binary().string()));
         rep.supervisor = supervisor.string();
-        rep.rootfs = rootfs.string();
+        rep.rootfs = main_workload.rootfs.string();
+        rep.workload = main_workload.name;
+        rep.workload_what = main_workload.what;
         rep.repeat = opt.repeat;
 
-        auto ours_run = [&](int n, const std::string& dir, const std::string& what, int i) {
+        auto ours_run = [&](const workload& w, int n, const std::string& dir,
+                            const std::string& what, int i) {
             ours_options o;
             o.containers = n;
             o.parent_dir = dir;
             o.supervisor = supervisor;
-            o.rootfs = rootfs;
+            o.rootfs = w.rootfs;
+            o.command = w.command;
+            o.workload = w.name;
             o.log_level = opt.log_level;
             o.wrap = split_words(opt.wrap);
             if (!opt.keep_logs.empty())
@@ -238,24 +286,37 @@ int main(int argc, char** argv) {
 
         if (!opt.no_warmup) {
             progress(opt, "warm-up run (not reported)");
-            auto w = ours_run(std::min(10, opt.containers.front()), opt.tmpfs_dir, "warmup", 0);
+            auto w = ours_run(main_workload, std::min(10, opt.containers.front()), opt.tmpfs_dir,
+                              "warmup", 0);
             if (!w.ok())
                 rep.notes.push_back("the warm-up run failed: " +
                                     (w.errors.empty() ? w.leaks.front() : w.errors.front()));
             settle(opt);
         }
-        std::vector<std::pair<std::string, std::pair<std::string, int>>> configs;
+        struct config {
+            std::string where, dir;
+            int containers;
+            const workload& w;
+        };
+        std::vector<config> configs;
         for (int n : opt.containers)
-            configs.push_back({"tmpfs", {opt.tmpfs_dir, n}});
-        if (!opt.no_disk) configs.push_back({"disk", {opt.disk_dir, opt.disk_containers}});
-        for (auto& [where, c] : configs) {
-            ours_series s{where, c.first, c.second, {}};
+            configs.push_back({"tmpfs", opt.tmpfs_dir, n, main_workload});
+        if (!opt.no_disk)
+            configs.push_back({"disk", opt.disk_dir, opt.disk_containers, main_workload});
+        // What the old workload's own start-up adds, in every report: its figures beside the
+        // targets' (which are judged on the main rows).
+        if (!opt.no_busybox)
+            configs.push_back({"tmpfs", opt.tmpfs_dir, opt.containers.back(), *busybox});
+        for (auto& c : configs) {
+            ours_series s{c.where, c.dir, c.w.name, c.containers, {}};
             for (int i = 1; i <= opt.repeat; ++i) {
                 throw_if_interrupted();
-                progress(opt,
-                         fmt::format("ctr-supervisor, {} containers, state on {} ({}): run {}/{}",
-                                     c.second, where, c.first, i, opt.repeat));
-                s.runs.push_back(ours_run(c.second, c.first, where, i));
+                progress(opt, fmt::format(
+                                  "ctr-supervisor, {} containers, state on {} ({}), workload {}: "
+                                  "run {}/{}",
+                                  c.containers, c.where, c.dir, c.w.name, i, opt.repeat));
+                auto what = c.w.name == main_workload.name ? c.where : c.w.name;
+                s.runs.push_back(ours_run(c.w, c.containers, c.dir, what, i));
                 settle(opt);
             }
             rep.ours.push_back(std::move(s));
@@ -272,7 +333,8 @@ int main(int argc, char** argv) {
                     throw_if_interrupted();
                     progress(opt, fmt::format("crun run -d + ip, {} containers: run {}/{}", n, i,
                                               opt.repeat));
-                    s.runs.push_back(run_seed({n, opt.tmpfs_dir, rootfs}));
+                    s.runs.push_back(run_seed({n, opt.tmpfs_dir, main_workload.rootfs,
+                                               main_workload.args, main_workload.name}));
                     settle(opt);
                 }
                 if (s.runs.front().cgroup_workaround &&
@@ -286,6 +348,10 @@ int main(int argc, char** argv) {
                 rep.seed.push_back(std::move(s));
             }
         }
+        if (pause)
+            if (auto left = pause->remove(); !left.empty())
+                throw std::runtime_error(
+                    fmt::format("the pause image was not removed: {}", fmt::join(left, "; ")));
     } catch (const std::exception& e) {
         rep.notes.push_back(std::string("stopped: ") + e.what());
         if (opt.json)

@@ -146,8 +146,8 @@ ip = auto
                        fmt::arg("socket", p.socket().string()),
                        fmt::arg("state", p.state().string()), fmt::arg("net", p.network),
                        fmt::arg("bridge", p.bridge), fmt::arg("subnet", p.subnet),
-                       fmt::arg("rootfs", opt.rootfs.string()),
-                       fmt::arg("command", container_command), fmt::arg("n", opt.containers));
+                       fmt::arg("rootfs", opt.rootfs.string()), fmt::arg("command", opt.command),
+                       fmt::arg("n", opt.containers));
 }
 
 json call(const run_plan& p, const json& request) {
@@ -219,6 +219,7 @@ void wait_all_running(const run_plan& p, supervisor_process& sup, int n) {
 ours_result run_ours(const ours_options& opt) {
     ours_result r;
     r.containers = opt.containers;
+    r.workload = opt.workload;
     r.wrapped = !opt.wrap.empty();
     std::random_device random;
 

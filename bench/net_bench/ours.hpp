@@ -10,14 +10,13 @@
 
 namespace ctr::bench {
 
-// The command of every container: stops at once on SIGTERM.
-inline constexpr const char* container_command = "sh -c 'trap \"exit 0\" TERM; sleep 1000 & wait'";
-
 struct ours_options {
     int containers = 0;
     std::filesystem::path parent_dir; // the run's folder (config, socket, state dir, log) goes here
     std::filesystem::path supervisor;
     std::filesystem::path rootfs;
+    std::string command;  // every container's (workload.hpp): it must exit at once on SIGTERM
+    std::string workload; // its name, recorded in the result
     std::string log_level = "info";
     std::filesystem::path keep_logs; // when not empty: copy supervisor.log and the containers'
                                      // logs (state/logs) into this folder
@@ -27,6 +26,7 @@ struct ours_options {
 struct ours_result {
     static constexpr double none = NAN;
     int containers = 0;
+    std::string workload; // "pause", "busybox"
     std::string state_fs; // file system of the state dir: "tmpfs", "ext4", ...
     std::string state_dir;
     std::string bridge;

@@ -19,8 +19,9 @@ inline constexpr double target_stop_ms = 200;
 inline constexpr double target_rss_mib = 16;
 
 struct ours_series {
-    std::string where; // "tmpfs", "disk"
-    std::string dir;   // the folder the run's state dir was made in
+    std::string where;    // "tmpfs", "disk"
+    std::string dir;      // the folder the run's state dir was made in
+    std::string workload; // "pause", "busybox" (workload.hpp)
     int containers = 0;
     std::vector<ours_result> runs;
 };
@@ -31,9 +32,11 @@ struct seed_series {
 };
 
 struct report {
-    std::string host;       // CPUs, kernel
-    std::string supervisor; // its path
-    std::string rootfs;
+    std::string host;          // CPUs, kernel
+    std::string supervisor;    // its path
+    std::string rootfs;        // the main rows' image
+    std::string workload;      // the main rows' (and crun's) workload: "pause", "busybox"
+    std::string workload_what; // its command, for people
     int repeat = 0;
     std::vector<ours_series> ours;
     std::vector<seed_series> seed;

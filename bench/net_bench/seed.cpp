@@ -54,18 +54,18 @@ struct seed_plan {
     fs::path log() const { return dir / "commands.log"; }
 };
 
-// crun's own template (`crun spec`), changed only where this benchmark needs it: the busybox
-// image read-only (it is shared and never written), the same command as the supervisor's
+// crun's own template (`crun spec`), changed only where this benchmark needs it: the image
+// read-only (it is shared and never written), the same command as the supervisor's
 // containers, no terminal, a cgroup namespace as theirs have, no cgroup file system mounted
 // inside (theirs have none), and a cgroup path of the run's own.
-void write_bundle(const seed_plan& p, const tools& t, const fs::path& rootfs, int log_fd) {
+void write_bundle(const seed_plan& p, const tools& t, const seed_options& opt, int log_fd) {
     sys::make_dirs(p.bundle(), 0700);
     if (int rc = run_command({t.crun.string(), "spec", "-b", p.bundle().string()}, log_fd))
         fail("crun spec exited with {}", rc);
     auto spec = json::parse(sys::read_file(p.bundle() / "config.json").value_or("{}"));
     spec["process"]["terminal"] = false;
-    spec["process"]["args"] = {"sh", "-c", "trap \"exit 0\" TERM; sleep 1000 & wait"};
-    spec["root"] = {{"path", rootfs.string()}, {"readonly", true}};
+    spec["process"]["args"] = opt.args;
+    spec["root"] = {{"path", opt.rootfs.string()}, {"readonly", true}};
     auto& mounts = spec["mounts"];
     for (auto it = mounts.begin(); it != mounts.end();)
         it = (*it)["destination"] == "/sys/fs/cgroup" ? mounts.erase(it) : it + 1;
@@ -123,6 +123,7 @@ std::vector<std::string> scan(const seed_plan& p, const std::set<std::string>& p
 seed_result run_here(const seed_options& opt, bool workaround) {
     seed_result r;
     r.containers = opt.containers;
+    r.workload = opt.workload;
     r.cgroup_workaround = workaround;
     auto t = find_tools();
     std::random_device random;
@@ -158,7 +159,7 @@ seed_result run_here(const seed_options& opt, bool workaround) {
     std::set<std::string> pid_namespaces;
     std::vector<pid_t> pids;
     try {
-        write_bundle(p, t, opt.rootfs, lf);
+        write_bundle(p, t, opt, lf);
         auto crun = [&](std::vector<std::string> args) {
             args.insert(args.begin(), {t.crun.string(), "--root", p.crun_root().string()});
             return args;
@@ -273,6 +274,7 @@ double number(const json& j, const char* key) {
 
 json to_json(const seed_result& r) {
     return {{"containers", r.containers},
+            {"workload", r.workload},
             {"bridge", r.bridge},
             {"subnet", r.subnet},
             {"cgroup_workaround", r.cgroup_workaround},
@@ -297,6 +299,7 @@ json to_json(const seed_result& r) {
 seed_result from_json(const json& j) {
     seed_result r;
     r.containers = j.value("containers", 0);
+    r.workload = j.value("workload", "");
     r.bridge = j.value("bridge", "");
     r.subnet = j.value("subnet", "");
     r.cgroup_workaround = j.value("cgroup_workaround", false);
@@ -386,6 +389,7 @@ seed_result run_seed(const seed_options& opt) {
     if (j.is_discarded()) {
         seed_result r;
         r.containers = opt.containers;
+        r.workload = opt.workload;
         r.errors.push_back("the crun run ended without a report");
         return r;
     }

@@ -15,11 +15,14 @@ struct seed_options {
     int containers = 0;
     std::filesystem::path parent_dir; // the run's folder (bundle, crun's state, logs) goes here
     std::filesystem::path rootfs;
+    std::vector<std::string> args; // every container's process.args (workload.hpp)
+    std::string workload;          // its name, recorded in the result
 };
 
 struct seed_result {
     static constexpr double none = NAN;
     int containers = 0;
+    std::string workload;
     std::string bridge;
     std::string subnet;
     bool cgroup_workaround = false; // crun ran in a mount namespace hiding the hybrid cgroup2
