@@ -171,14 +171,24 @@ void mount_one(const plan& p, int rootfd, int index, int report) noexcept {
 }
 
 // Binds the supervisor's file for this container (its /etc/hosts) over one inside the root. The
-// target is created when missing and, like every mount point, never reached through a symlink.
+// target, and its folder, are created when missing (an image with nothing but a static binary,
+// as Docker allows), in the overlay's upper layer; like every mount point, never reached through
+// a symlink. Only when missing: opening the image's file for writing would copy it up.
 void bind_file(int rootfd, const bind_spec& b, int index, int report) noexcept {
     int dir = open_inside(rootfd, b.parent);
+    if (dir == -ENOENT) {
+        if (long r = sys(SYS_mkdirat, rootfd, b.parent, 0755); r != 0 && r != -EEXIST)
+            die(report, step::make_target, err(r), index);
+        dir = open_inside(rootfd, b.parent);
+    }
     if (dir < 0) die(report, step::open_target, -dir, index);
-    int made = openat(dir, b.leaf, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644);
-    if (made < 0) die(report, step::make_target, -made, index);
-    close(made);
     int target = open_inside(dir, b.leaf, false);
+    if (target == -ENOENT) {
+        int made = openat(dir, b.leaf, O_WRONLY | O_CREAT | O_NOFOLLOW, 0644);
+        if (made < 0) die(report, step::make_target, -made, index);
+        close(made);
+        target = open_inside(dir, b.leaf, false);
+    }
     if (target < 0) die(report, step::open_target, -target, index);
     int source = b.tree >= 0 ? b.tree : open_tree(AT_FDCWD, b.source, OPEN_TREE_CLONE);
     if (source < 0) die(report, step::fs_mount, -source, index);

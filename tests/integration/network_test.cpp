@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include "ctr/core/scope_guard.hpp"
+
 using namespace ctr::test;
 
 namespace {
@@ -207,4 +209,36 @@ TEST_CASE("nat = true adds a masquerade rule and forwarding, and removes both at
     CHECK(run({"/usr/sbin/nft", "list", "table", "ip", table}).code != 0);
     CHECK(read_text("/proc/sys/net/ipv4/ip_forward") == forward_before);
     check_nothing_left(net, {});
+}
+
+TEST_CASE("an image of one static binary still gets its /etc/hosts; no image file is copied up") {
+    CTR_REQUIRE_ROOT();
+    auto net = unique_network();
+    // Like a Docker image FROM scratch: no /etc, no shell, one static binary.
+    char tmpl[] = "/tmp/ctr-scratch-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    fs::path image = tmpl;
+    ctr::scope_guard remove_image([&] { fs::remove_all(image); });
+    fs::create_directories(image / "bin");
+    fs::copy_file(busybox_rootfs() / "bin" / "busybox", image / "bin" / "busybox");
+
+    lab l(net.ini("n") +
+          fmt::format("[container bare]\nrootfs = {0}\nnetwork = n\n"
+                      "command = /bin/busybox sh -c 'busybox cat /etc/hosts > /seen; "
+                      "exec busybox sleep 1000'\n\n"
+                      "[container full]\nrootfs = @ROOTFS@\nnetwork = n\ncommand = {1}\n",
+                      image.string(), "sh -c 'trap \"exit 0\" TERM; sleep 1000 & wait'"));
+    REQUIRE(l.start());
+    CAPTURE(l.log());
+    REQUIRE(l.wait_state("running", {"bare", "full"}));
+    auto seen = wait_for_file(l.upper("bare") / "seen", 2);
+    CAPTURE(seen);
+    CHECK(seen.find("\tbare\n") != std::string::npos);
+    CHECK(seen.find("\tfull\n") != std::string::npos);
+    // The folder and the mount point were made in the container's upper layer, not the image.
+    CHECK(fs::is_directory(l.upper("bare") / "etc"));
+    CHECK(!fs::exists(image / "etc"));
+    // An image that has /etc/hosts keeps it in the lower layer: bound over, never copied up.
+    CHECK(!fs::exists(l.upper("full") / "etc" / "hosts"));
+    CHECK(l.stop() == 0);
 }
