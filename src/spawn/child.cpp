@@ -461,7 +461,8 @@ void watch_parent(const child_fds& fds) noexcept {
         die(fds.report, step::wait_parent, err(r));
 }
 
-// Sync point 1. With PDEATHSIG armed, EOF here can only mean the parent is gone.
+// Sync point 1. With PDEATHSIG armed, no byte here (EOF, or ECONNRESET when the parent closed
+// with our "namespaces made" unread) means the parent is gone or gave up on us.
 void wait_for_go(const child_fds& fds) noexcept {
     char go = 0;
     long n;

@@ -170,19 +170,20 @@ launched::running launched::release() {
     do
         n = ::send(sync_.get(), &go, 1, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
-    // A child that died before its go (a failed cgroup join) left its reason on the report pipe,
-    // which the caller reads next.
-    if (n != 1 && errno != EPIPE && errno != ECONNRESET)
-        throw_errno("send(sync socket of pid {})", pid_);
+    // A child gone before its go left its reason on the report pipe (a failed cgroup join), or
+    // none (killed): the caller reads which.
+    bool gone = n != 1 && (errno == EPIPE || errno == ECONNRESET);
+    if (n != 1 && !gone) throw_errno("send(sync socket of pid {})", pid_);
     sync_.reset();
-    return {std::move(pidfd_), std::move(report_), std::move(terminal_), std::move(stack_)};
+    return {std::move(pidfd_), std::move(report_), std::move(terminal_), std::move(stack_), gone};
 }
 
 launched launch(const plan& p, const stdio_fds& stdio) {
     // The network and cgroup namespaces the child makes itself (child.hpp, sync point 0).
     std::uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-    // In the same call, so the new user namespace owns every other one: root inside may then
-    // mount /proc, /sys and mqueue and configure its network.
+    // In the same call, so the new user namespace owns the others, and the network and cgroup
+    // namespaces the child makes from inside it: root inside may then mount /proc, /sys and
+    // mqueue and configure its network.
     if (p.userns.enabled) flags |= CLONE_NEWUSER;
 #if !defined(__x86_64__)
     launched child = start(p, stdio, [&](child_fds& fds, int& pidfd) {

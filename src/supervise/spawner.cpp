@@ -172,11 +172,15 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     spawn::launched child = spawn::launch(plan, io.for_child());
     trees = {}; // the child holds its own copies
     // Its network is ready before its command runs, so its first packet goes out.
-    if (networked && co_await namespaces_made(child, c.name)) nets_->attach(c.name, child.pid());
+    if (networked) {
+        bool made = co_await namespaces_made(child, c.name);
+        if (made) nets_->attach(c.name, child.pid());
+    }
     scope_guard unplug([&] { finished(c.name); });
 
-    // Recorded before the child may run, so a supervisor killed from here on leaves enough for
-    // the next one to find and kill it (the start time guards against a reused PID).
+    // Recorded before the child may go on past sync point 1 (before it, only its cgroup and
+    // namespaces, and PDEATHSIG kills it with us), so a supervisor killed from here on leaves
+    // enough for the next one to find and kill it (the start time guards against a reused PID).
     nlohmann::json state{{"pid", child.pid()},
                          {"start_time", sys::start_time(child.pid()).value_or(0)}};
     // Without fsync: the case to survive is the supervisor being killed, and rename is atomic
@@ -213,21 +217,27 @@ asio::awaitable<spawn_result> spawner::exec(const config::container& c, int cont
 
 asio::awaitable<bool> spawner::namespaces_made(const spawn::launched& child,
                                                const std::string& name) {
-    // Borrowed from `child`, which closes it.
+    // Borrowed from `child`, which closes it. Asio leaves it non-blocking: release() sends a
+    // single byte, which a socket always takes.
     asio::posix::stream_descriptor sync(ex_, child.sync_fd());
     scope_guard give_back([&] { sync.release(); });
     asio::steady_timer deadline(ex_, setup_deadline_);
-    auto outcome = co_await (
-        sync.async_wait(asio::posix::descriptor_base::wait_read, ctr::as_tuple_awaitable) ||
-        deadline.async_wait(ctr::as_tuple_awaitable));
-    if (outcome.index() == 1)
-        fail("{}: no network namespace within {} s of the clone", name, setup_deadline_.count());
-    char made = 0;
-    ssize_t n;
-    do
-        n = ::recv(child.sync_fd(), &made, 1, MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    co_return n == 1;
+    for (;;) {
+        auto outcome = co_await (
+            sync.async_wait(asio::posix::descriptor_base::wait_read, ctr::as_tuple_awaitable) ||
+            deadline.async_wait(ctr::as_tuple_awaitable));
+        if (outcome.index() == 1)
+            fail("{}: no network namespace within {} s of the clone", name,
+                 setup_deadline_.count());
+        if (auto [ec] = std::get<0>(outcome); ec)
+            throw std::system_error(ec, fmt::format("wait on the sync socket of {}", name));
+        char made = 0;
+        ssize_t n = ::recv(child.sync_fd(), &made, 1, MSG_DONTWAIT);
+        if (n == 1) co_return true;
+        if (n == 0) co_return false; // it died first: its report says why
+        if (errno != EAGAIN && errno != EINTR)
+            throw_errno("recv(sync socket of {}, pid {})", name, child.pid());
+    }
 }
 
 // Sync point 2: EOF on the report pipe once the child exec'd, or its failure record. Returns only
@@ -248,7 +258,9 @@ asio::awaitable<void> spawner::await_exec(spawn_result& result, spawn::launched:
             fmt::format("set-up did not reach exec within {} s", setup_deadline_.count());
     } else {
         n = std::get<1>(std::get<0>(outcome));
-        if (n == sizeof f)
+        if (n == 0 && running.died_before_go)
+            result.setup_error = "died during set-up, before it could exec its command";
+        else if (n == sizeof f)
             result.setup_error = spawn::describe(f, plan);
         else if (n != 0)
             result.setup_error = "set-up ended with a truncated failure report";

@@ -63,8 +63,14 @@ int state_dir::recover() {
     return found;
 }
 
-void state_dir::clean() {
-    sys::remove_tree(containers());
+void state_dir::clean() noexcept {
+    try {
+        sys::remove_tree(containers());
+    } catch (const std::exception& e) {
+        // A folder only a person can remove (a mount inside, say): the next start-up's recover()
+        // tries again and says so; this shutdown still ends cleanly.
+        log::error("supervisor", "shutdown: {}", e.what());
+    }
     ::unlink((dir_ / "lock").c_str());
 }
 

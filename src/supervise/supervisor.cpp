@@ -80,15 +80,6 @@ void supervisor::launch(const std::shared_ptr<container>& c) {
         [this, c, report = log_escape(c->config().name, "lifecycle ended")](std::exception_ptr e) {
             --live_;
             report(e);
-            // Its folder goes now, while the others are still stopping, rather than all of them
-            // in one go once the last has stopped.
-            if (shutting_down_) {
-                try {
-                    sys::remove_tree(spawner_.paths(c->config().name).dir);
-                } catch (const std::exception& ex) {
-                    log::warn(c->config().name, "shutdown: {}", ex.what());
-                }
-            }
             changed_.notify();
         });
 }

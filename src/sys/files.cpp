@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <linux/openat2.h>
 #include <sstream>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -104,50 +106,51 @@ std::optional<std::string> read_file(const fs::path& file) {
 
 namespace {
 
-// Empties the folder `fd` (`path`, for messages) like rm -rf: entries relative to their folder's
-// fd, never through a symlink, and the type getdents64 gives spares a stat per entry. One fd and
-// one buffer per level, as std::filesystem::remove_all holds, at a third of its system calls: a
-// shutdown empties every container's folder.
-void empty_folder(int fd, const fs::path& path) {
-    std::vector<char> buffer(8192);
-    for (;;) {
-        ssize_t n = ::getdents64(fd, buffer.data(), buffer.size());
-        if (n < 0) throw_errno("getdents64(\"{}\")", path.string());
-        if (n == 0) return;
-        for (ssize_t at = 0; at < n;) {
-            const auto* d = reinterpret_cast<const dirent64*>(buffer.data() + at);
-            at += d->d_reclen;
-            std::string_view name = d->d_name;
-            if (name == "." || name == "..") continue;
-            bool folder = d->d_type == DT_DIR;
-            if (d->d_type == DT_UNKNOWN) {
-                struct stat st {};
-                if (::fstatat(fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-                    if (errno == ENOENT) continue;
-                    throw_errno("stat(\"{}\")", (path / name).string());
-                }
-                folder = S_ISDIR(st.st_mode);
-            }
-            if (folder) {
-                int sub = ::openat(fd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (sub < 0) {
-                    if (errno == ENOENT) continue;
-                    throw_errno("open(\"{}\")", (path / name).string());
-                }
-                unique_fd owned(sub);
-                empty_folder(sub, path / name);
-            }
-            if (::unlinkat(fd, d->d_name, folder ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT)
-                throw_errno("remove(\"{}\")", (path / name).string());
+// A folder on the way down from the tree's top to the one being emptied.
+struct level {
+    std::string name; // in its parent
+    dev_t parent_dev;
+    ino_t parent_ino;
+    off_t resume; // the parent's listing goes on from here (getdents64's d_off)
+};
+
+// For messages: a tree a container made may be thousands of folders deep.
+std::string shown(const fs::path& top, const std::vector<level>& down, std::string_view leaf) {
+    std::string out = top.string();
+    for (std::size_t i = 0; i < down.size(); ++i) {
+        if (down.size() > 6 && i == 2) {
+            out += fmt::format("/...({} more)...", down.size() - 4);
+            i = down.size() - 3;
+            continue;
         }
+        out += "/" + down[i].name;
     }
+    if (!leaf.empty()) out += "/" + std::string(leaf);
+    return out;
+}
+
+int open_below(int dir, const char* name) {
+    open_how how{};
+    how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    // Never through a symlink, never into another file system mounted inside.
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV;
+    return static_cast<int>(::syscall(SYS_openat2, dir, name, &how, sizeof how));
 }
 
 } // namespace
 
-void remove_tree(const fs::path& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
+// rm -rf by fds: entries relative to their folder, never through a symlink, and the type
+// getdents64 gives spares a stat per entry (a third of std::filesystem::remove_all's calls). One
+// folder open at a time whatever the depth, since a container may build a tree deeper than our
+// fd limit in its upper layer: going back up is "..", checked against the parent it left.
+void remove_tree(const fs::path& given) {
+    auto path = given;
+    while (path.has_relative_path() && !path.has_filename())
+        path = path.parent_path(); // "link/" would follow the link
+    if (path.empty() || path == path.root_path())
+        fail("remove_tree(\"{}\"): refused", given.string());
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
         if (errno == ENOENT) return;
         if (errno != ENOTDIR && errno != ELOOP) throw_errno("open(\"{}\")", path.string());
         // A file, or a symlink, which goes itself.
@@ -155,10 +158,66 @@ void remove_tree(const fs::path& path) {
             throw_errno("remove(\"{}\")", path.string());
         return;
     }
-    {
-        unique_fd owned(fd);
-        empty_folder(fd, path);
+    std::vector<level> down;
+    std::vector<char> buffer(16384);
+    ssize_t n = 0, at = 0;
+    for (;;) {
+        if (at >= n) {
+            n = ::getdents64(fd.get(), buffer.data(), buffer.size());
+            at = 0;
+            if (n < 0) throw_errno("getdents64(\"{}\")", shown(path, down, ""));
+            if (n > 0) continue;
+            if (down.empty()) break; // the top is empty
+            // This folder is empty: back to its parent, which must be the one it was entered from.
+            level l = std::move(down.back());
+            down.pop_back();
+            unique_fd parent(::openat(fd.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            struct stat st {};
+            if (!parent || ::fstat(parent.get(), &st) != 0)
+                throw_errno("open(\"{}/..\")", shown(path, down, l.name));
+            if (st.st_dev != l.parent_dev || st.st_ino != l.parent_ino)
+                fail("remove(\"{}\"): its folder moved meanwhile", shown(path, down, l.name));
+            fd = std::move(parent);
+            if (::unlinkat(fd.get(), l.name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+                throw_errno("remove(\"{}\")", shown(path, down, l.name));
+            if (::lseek(fd.get(), l.resume, SEEK_SET) < 0)
+                throw_errno("lseek(\"{}\")", shown(path, down, ""));
+            continue;
+        }
+        const auto* d = reinterpret_cast<const dirent64*>(buffer.data() + at);
+        at += d->d_reclen;
+        std::string_view name = d->d_name;
+        if (name == "." || name == "..") continue;
+        bool folder = d->d_type == DT_DIR;
+        if (d->d_type == DT_UNKNOWN) {
+            struct stat st {};
+            if (::fstatat(fd.get(), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                if (errno == ENOENT) continue;
+                throw_errno("stat(\"{}\")", shown(path, down, name));
+            }
+            folder = S_ISDIR(st.st_mode);
+        }
+        if (!folder) {
+            if (::unlinkat(fd.get(), d->d_name, 0) != 0 && errno != ENOENT)
+                throw_errno("remove(\"{}\")", shown(path, down, name));
+            continue;
+        }
+        // An empty folder goes at once; the others are entered.
+        if (::unlinkat(fd.get(), d->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT) continue;
+        if (errno != ENOTEMPTY && errno != EEXIST)
+            throw_errno("remove(\"{}\")", shown(path, down, name));
+        struct stat here {};
+        if (::fstat(fd.get(), &here) != 0) throw_errno("stat(\"{}\")", shown(path, down, ""));
+        unique_fd sub(open_below(fd.get(), d->d_name));
+        if (!sub) {
+            if (errno == ENOENT) continue;
+            throw_errno("open(\"{}\")", shown(path, down, name));
+        }
+        down.push_back({std::string(name), here.st_dev, here.st_ino, d->d_off});
+        fd = std::move(sub);
+        n = at = 0;
     }
+    fd.reset();
     if (::rmdir(path.c_str()) != 0 && errno != ENOENT) throw_errno("remove(\"{}\")", path.string());
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,4 +78,41 @@ TEST_CASE("remove_tree of a missing path, a file and a symlink") {
     ctr::sys::remove_tree(t.path / "link");
     CHECK(!fs::exists(fs::symlink_status(t.path / "link")));
     CHECK(fs::exists(t.path / "target" / "kept"));
+}
+
+TEST_CASE("remove_tree of a tree deeper than the fd limit, a link with a trailing slash, and /") {
+    temp_dir t;
+    // A container can nest folders in its upper layer deeper than the supervisor's fd limit.
+    auto tree = t.path / "deep";
+    fs::path at = tree;
+    fs::create_directories(at);
+    for (int i = 0; i < 300; ++i) {
+        at /= "d";
+        REQUIRE(::mkdir(at.c_str(), 0755) == 0);
+        touch(at / "f");
+    }
+    rlimit before{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &before) == 0);
+    rlimit low = before;
+    low.rlim_cur = 64;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    std::string error;
+    try {
+        ctr::sys::remove_tree(tree);
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &before) == 0);
+    CHECK(error == "");
+    CHECK(!fs::exists(tree));
+
+    fs::create_directories(t.path / "target");
+    touch(t.path / "target" / "kept");
+    fs::create_directory_symlink(t.path / "target", t.path / "link");
+    ctr::sys::remove_tree((t.path / "link").string() + "/");
+    CHECK(!fs::exists(fs::symlink_status(t.path / "link")));
+    CHECK(fs::exists(t.path / "target" / "kept"));
+
+    CHECK_THROWS(ctr::sys::remove_tree("/"));
+    CHECK_THROWS(ctr::sys::remove_tree(""));
 }

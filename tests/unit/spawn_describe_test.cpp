@@ -115,3 +115,16 @@ TEST_CASE("describe: every isolation step names its call, object and container")
     CHECK(seccomp.starts_with("seccomp(SECCOMP_SET_MODE_FILTER, program 2 of 2, "));
     CHECK(seccomp.ends_with(" instructions): Invalid argument"));
 }
+
+TEST_CASE("describe: the child's own cgroup join and namespaces") {
+    auto p = sample_plan();
+    p.cgroup_procs = {"/sys/fs/cgroup/cpu/ctr/web/cgroup.procs",
+                      "/sys/fs/cgroup/memory/ctr/web/cgroup.procs"};
+    CHECK(
+        describe({step::join_cgroup, ENOSPC, 1}, p) ==
+        "write(\"/sys/fs/cgroup/memory/ctr/web/cgroup.procs\" <- \"0\"): No space left on device");
+    CHECK(describe({step::join_cgroup, EACCES, 7}, p) ==
+          "write(\"cgroup.procs\" <- \"0\"): Permission denied");
+    CHECK(describe({step::make_namespaces, ENOSPC, -1}, p) ==
+          "unshare(CLONE_NEWCGROUP | CLONE_NEWNET): No space left on device");
+}

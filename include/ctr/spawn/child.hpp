@@ -10,7 +10,7 @@
 //   clone3(CLONE_VM|CLONE_PIDFD|CLONE_NEW*) ▶  setsid; PR_SET_PDEATHSIG(SIGKILL)
 //   (pid, mount, UTS, IPC; userns)             write "0" to each cgroup.procs: in its cgroup
 //   userns: uid_map, gid_map                   unshare(CLONE_NEWCGROUP | CLONE_NEWNET)
-//   (0) network: await the byte ◀──────────── (0) send(sync, 1 byte)
+//   (0) network: await the byte ◀──────────── (0) send(sync, 1 byte); unread without a network
 //   network: veth into the child's netns       (1) read(sync): blocks until the parent says go;
 //   (1) send(sync, 1 byte), close ─────────▶       EOF without the byte: the parent died, _exit
 //                                              hostname, lo up, rprivate /; userns: open its
@@ -110,7 +110,7 @@ inline constexpr int exit_setup_failed = 125;
 inline constexpr int exit_not_executable = 126;
 inline constexpr int exit_not_found = 127;
 
-// More than cgroup v1 has controllers.
+// More hierarchies than a container's cgroup uses (cgroup/driver.hpp: five with v1, one with v2).
 inline constexpr int max_cgroup_hierarchies = 16;
 
 struct child_fds {

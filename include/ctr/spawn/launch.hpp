@@ -34,8 +34,8 @@ class child_stack {
     std::size_t size_ = 0;
 };
 
-// A child that exists but waits at sync point 1. Destroying it unreleased kills and reaps it, so a
-// failure anywhere in the parent's set-up leaves no process behind.
+// A child that exists and has not passed sync point 1 (child.hpp). Destroying it unreleased kills
+// and reaps it, so a failure anywhere in the parent's set-up leaves no process behind.
 class launched {
   public:
     launched(pid_t pid, unique_fd pidfd, unique_fd sync, unique_fd report, unique_fd terminal,
@@ -59,6 +59,9 @@ class launched {
         // Keep it, and the plan, until the report pipe's EOF (also after a failure record, which
         // the child writes just before it exits), or until the child is reaped.
         child_stack stack;
+        // The child was gone before its go (killed during set-up: an OOM kill in its cgroup,
+        // say), so it cannot have exec'd, whatever its report pipe says.
+        bool died_before_go = false;
     };
     running release();
 

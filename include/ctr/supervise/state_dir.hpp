@@ -24,7 +24,7 @@ class state_dir {
     int recover();
     // At shutdown, once every container has stopped: removes the containers' files and the
     // lock. Logs are kept.
-    void clean();
+    void clean() noexcept;
 
   private:
     std::filesystem::path dir_;
