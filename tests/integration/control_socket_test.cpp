@@ -1,6 +1,7 @@
 // The control socket against hostile and broken clients: garbage, truncated, oversized, slow and
 // non-JSON requests end only their own connection, with an error frame; the supervisor and its
 // other clients carry on. Also the socket's permissions and ctrctl's exit codes.
+#include "common/temp_dir.hpp"
 #include "harness.hpp"
 #include <algorithm>
 #include <cerrno>
@@ -467,10 +468,8 @@ TEST_CASE("control socket: ctrctl exit codes") {
         CHECK(bad_signal.code == 2);
     }
     SUBCASE("no socket: exit 1 with one line") {
-        char tmpl[] = "/tmp/ctr-it-ctl-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl));
-        fs::path dir = tmpl;
-        ctr::scope_guard remove([&] { fs::remove_all(dir); });
+        temp_dir tmp("ctr-it-ctl");
+        const fs::path& dir = tmp.path;
         auto r =
             run({(build_dir() / "ctrctl").string(), "--socket", (dir / "nope.sock").string(), "ps"},
                 10s);

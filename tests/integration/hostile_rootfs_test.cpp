@@ -1,5 +1,6 @@
 // A container's writes survive its restarts in its overlay, so it can plant symlinks where the
 // supervisor mounts things. No start or restart may then mount over or write to a host path.
+#include "common/temp_dir.hpp"
 #include "harness.hpp"
 #include <fstream>
 #include <sys/stat.h>
@@ -22,9 +23,8 @@ std::vector<std::string> listing(const fs::path& dir) {
 
 TEST_CASE("a container that plants /proc -> / and /dev -> a host folder cannot reach them") {
     CTR_REQUIRE_ROOT();
-    char tmpl[] = "/tmp/ctr-hostile-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    fs::path bait = tmpl;
+    temp_dir bait_dir("ctr-hostile");
+    const fs::path& bait = bait_dir.path;
     auto host_root = listing("/");
     auto host_mounts = host_mounts_mentioning(" / / ").size();
 
@@ -61,14 +61,12 @@ TEST_CASE("a container that plants /proc -> / and /dev -> a host folder cannot r
     CHECK(host_mounts_mentioning(" / / ").size() == host_mounts);
     CHECK(host_mounts_mentioning(bait.string()).empty());
     CHECK(l.stop() == 0);
-    fs::remove_all(bait);
 }
 
 TEST_CASE("a rootfs that is missing, a regular file or a symlink is refused with its path") {
     CTR_REQUIRE_ROOT();
-    char tmpl[] = "/tmp/ctr-rootfs-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    fs::path dir = tmpl;
+    temp_dir tmp("ctr-rootfs");
+    const fs::path& dir = tmp.path;
     fs::create_directory_symlink(busybox_rootfs(), dir / "link");
     std::ofstream(dir / "file") << "not a rootfs\n";
     for (auto bad : {dir / "link", dir / "file", dir / "missing"}) {
@@ -78,5 +76,4 @@ TEST_CASE("a rootfs that is missing, a regular file or a symlink is refused with
         CHECK(r.code == 2);
         CHECK(r.err.find(bad.string()) != std::string::npos);
     }
-    fs::remove_all(dir);
 }

@@ -1,5 +1,6 @@
 // The supervisor itself: one instance per state dir, what it does with what sits at its socket
 // path, config errors, a clean shutdown that leaves nothing, and recovery after it was killed.
+#include "common/temp_dir.hpp"
 #include "harness.hpp"
 #include <fstream>
 #include <map>
@@ -14,6 +15,8 @@
 #include <fmt/format.h>
 
 #include "ctr/core/unique_fd.hpp"
+
+using ctr::test::temp_dir;
 
 using namespace ctr::test;
 using clock_type = std::chrono::steady_clock;
@@ -54,20 +57,6 @@ std::vector<pid_t> left_in(const std::map<std::string, std::pair<pid_t, std::str
 }
 
 // A temporary folder of the test's own (for configs that never reach a lab).
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        char tmpl[] = "/tmp/ctr-it-inst-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl));
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
 
 // 1-based line of the first line of `file` that contains `what`; 0 when none does.
 int line_of(const fs::path& file, const std::string& what) {

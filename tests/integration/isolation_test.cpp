@@ -2,6 +2,7 @@
 // filter, masked and read-only paths, a read-only root, extra binds, an rlimit, ping without
 // CAP_NET_RAW, and nothing of the supervisor's. Containers print their answers; the test reads
 // them from the container's log once it printed the end marker.
+#include "common/temp_dir.hpp"
 #include "harness.hpp"
 #include <arpa/inet.h>
 #include <cstring>
@@ -22,6 +23,8 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+
+using ctr::test::temp_dir;
 
 using namespace ctr::test;
 
@@ -84,21 +87,6 @@ std::string mount_options(const std::string& mountinfo, const std::string& point
     }
     return found;
 }
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        char tmpl[] = "/tmp/ctr-isolation-XXXXXX";
-        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // From a forked child that joined the network namespace of `pid`: one ICMP echo to `ip` over a
 // datagram socket (SOCK_DGRAM, IPPROTO_ICMP: no CAP_NET_RAW involved, only ping_group_range).

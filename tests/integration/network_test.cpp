@@ -1,13 +1,12 @@
 // Containers on a bridge the supervisor reconciles: addresses, names, repair, and nothing left.
 // Traffic only ever crosses a bridge and namespaces this test made.
+#include "common/temp_dir.hpp"
 #include "harness.hpp"
 #include <set>
 #include <thread>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
-
-#include "ctr/core/scope_guard.hpp"
 
 using namespace ctr::test;
 
@@ -215,10 +214,8 @@ TEST_CASE("an image of one static binary still gets its /etc/hosts; no image fil
     CTR_REQUIRE_ROOT();
     auto net = unique_network();
     // Like a Docker image FROM scratch: no /etc, no shell, one static binary.
-    char tmpl[] = "/tmp/ctr-scratch-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    fs::path image = tmpl;
-    ctr::scope_guard remove_image([&] { fs::remove_all(image); });
+    temp_dir scratch("ctr-scratch");
+    const fs::path& image = scratch.path;
     fs::create_directories(image / "bin");
     fs::copy_file(busybox_rootfs() / "bin" / "busybox", image / "bin" / "busybox");
 

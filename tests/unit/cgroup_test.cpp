@@ -1,5 +1,6 @@
 // The cgroup module without root: probing from mountinfo text and a fake tree in a temp dir,
 // knob parsing, the settings limits become, and the drivers and tree acting on plain folders.
+#include "common/temp_dir.hpp"
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -17,25 +18,12 @@
 #include "ctr/cgroup/tree.hpp"
 #include "ctr/core/error.hpp"
 
+using ctr::test::temp_dir;
+
 namespace fs = std::filesystem;
 using namespace ctr::cgroup;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "ctr-cgroup-test-XXXXXX").string();
-        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 void put(const fs::path& file, const std::string& text) {
     fs::create_directories(file.parent_path());

@@ -1,3 +1,4 @@
+#include "common/temp_dir.hpp"
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,8 @@
 #include <doctest/doctest.h>
 
 #include "ctr/config/config.hpp"
+
+using ctr::test::temp_dir;
 
 namespace fs = std::filesystem;
 using namespace ctr::config;
@@ -31,21 +34,6 @@ std::string error_of(std::string_view text, const fs::path& file = "conf/lab.ini
 std::string web(std::string_view extra) {
     return "[container web]\nrootfs = /srv/web\ncommand = httpd\n" + std::string(extra);
 }
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "ctr-config-test-XXXXXX").string();
-        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::string duration_error(std::string_view s) {
     try {

@@ -1,4 +1,5 @@
 // A container's log file: appends, marker lines, size rotation, and reading it back.
+#include "common/temp_dir.hpp"
 #include <cstdlib>
 #include <ctime>
 #include <fcntl.h>
@@ -15,25 +16,12 @@
 #include "ctr/core/error.hpp"
 #include "ctr/tty/log_file.hpp"
 
+using ctr::test::temp_dir;
+
 using namespace ctr::tty;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "ctr-log-test-XXXXXX").string();
-        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::string slurp(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);

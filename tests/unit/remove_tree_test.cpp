@@ -1,4 +1,5 @@
 // sys::remove_tree: rm -rf that never follows a symlink out of the tree.
+#include "common/temp_dir.hpp"
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,24 +12,11 @@
 
 #include "ctr/sys/files.hpp"
 
+using ctr::test::temp_dir;
+
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "ctr-rm-test-XXXXXX").string();
-        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 void touch(const fs::path& p) {
     std::ofstream(p) << "x";
