@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -174,7 +175,15 @@ asio::awaitable<spawn_result> spawner::start(const config::container& c) {
     // Its network is ready before its command runs, so its first packet goes out.
     if (networked) {
         bool made = co_await namespaces_made(child, c.name);
-        if (made) nets_->attach(c.name, child.pid());
+        try {
+            if (made) nets_->attach(c.name, child.pid());
+        } catch (const std::exception& e) {
+            // Its namespace gone with it (an OOM kill in its cgroup, say) is the reason to give.
+            pollfd exited{child.pidfd(), POLLIN, 0};
+            if (::poll(&exited, 1, 0) == 1)
+                fail("died during set-up, before its network was attached ({})", e.what());
+            throw;
+        }
     }
     scope_guard unplug([&] { finished(c.name); });
 
