@@ -28,23 +28,23 @@ namespace {
 struct fd_pair {
     unique_fd parent, child;
 };
+fd_pair make_socketpair(int type, const char* what) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0)
+        throw_errno("socketpair({})", what);
+    return {unique_fd(fds[0]), unique_fd(fds[1])};
+}
 // Sync goes both ways (child.hpp: the child's "namespaces made", the parent's go); the parent
 // reads the report pipe.
 fd_pair make_sync() {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
-        throw_errno("socketpair(sync)");
-    return {unique_fd(fds[0]), unique_fd(fds[1])};
+    return make_socketpair(SOCK_STREAM, "sync");
 }
 fd_pair make_report() {
     auto ends = sys::make_pipe("report");
     return {std::move(ends.read), std::move(ends.write)};
 }
 fd_pair make_terminal_socket() {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
-        throw_errno("socketpair(terminal)");
-    return {unique_fd(fds[0]), unique_fd(fds[1])};
+    return make_socketpair(SOCK_SEQPACKET, "terminal");
 }
 
 // A container's set-up needs a few KiB of stack; the rest is never touched, so never backed.
