@@ -23,10 +23,14 @@ namespace {
 constexpr window_size default_size{24, 80};
 constexpr std::size_t coalesce_limit = 64 * 1024;
 constexpr std::size_t hand_on_batch = 64 * 1024;
+// A wake-up that finds less than this with nothing held is handed on at once (an echo, a prompt);
+// more starts a batch, which waits at most batch_delay for the rest of a flood.
+constexpr std::size_t small_output = 1024;
+constexpr auto batch_delay = std::chrono::milliseconds(2);
 
-// Every drain reads into this one buffer and hands the bytes on before it next waits: the loop
-// has one thread, so 100 idle containers cost no read buffers at all.
-std::array<char, hub::read_budget> read_buffer;
+// Every drain reads into this one buffer (a pipe's default capacity) and copies what it read into
+// its batch: the loop has one thread, and 100 idle containers hold no read buffers.
+std::array<char, 64 * 1024> read_buffer;
 
 void set_nonblocking(int fd, const char* what) {
     int flags = ::fcntl(fd, F_GETFL);
@@ -76,8 +80,22 @@ void subscriber::end(run_end e) {
 
 // One run's fds. Drains and the input writer hold it, so closing it from end() while they are
 // suspended is safe: they wake with operation_aborted and find it ended.
+struct run;
+
+// Output a drain holds back. A terminal yields at most 4 KiB a wake-up (the n_tty read buffer), so
+// a flood handed on per wake-up costs a log write, a send and the client's wake-up per 4 KiB:
+// that is what made the relay slower than a raw reader. Held up to 64 KiB, or batch_delay.
+struct batch {
+    batch(asio::any_io_executor ex, stream f) : from(f), timer(ex) {}
+    stream from;
+    std::string bytes;
+    asio::steady_timer timer;
+    bool armed = false;
+};
+
 struct run {
     std::shared_ptr<descriptor> terminal, out, err, in;
+    std::list<std::shared_ptr<batch>> batches;
     int open_outputs = 0;
     bool ended = false;
 };
@@ -143,7 +161,18 @@ struct hub::state {
         }
     }
 
+    void hand_on(batch& b, bool release = false) {
+        if (!b.bytes.empty()) deliver(b.from, b.bytes);
+        b.bytes.clear();
+        if (release) std::string().swap(b.bytes); // the flood is over: 100 idle runs hold nothing
+    }
+
     void close_run(run& r) {
+        // What a run printed goes out before its end is marked.
+        for (auto& b : r.batches) {
+            hand_on(*b, true);
+            b->timer.cancel();
+        }
         r.ended = true;
         room.notify();
         std::error_code ec;
@@ -156,8 +185,18 @@ struct hub::state {
 };
 
 namespace {
+void hand_on_later(const std::shared_ptr<hub::state>& s, const std::shared_ptr<batch>& b) {
+    if (b->armed) return;
+    b->armed = true;
+    b->timer.expires_after(batch_delay);
+    b->timer.async_wait([s, b](std::error_code ec) {
+        b->armed = false;
+        if (!ec) s->hand_on(*b, true);
+    });
+}
+
 asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> r,
-                            std::shared_ptr<descriptor> d, stream from) {
+                            std::shared_ptr<descriptor> d, std::shared_ptr<batch> b) {
     for (;;) {
         while (s->held_back() && !r->ended) {
             s->paused = true;
@@ -168,21 +207,19 @@ asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> 
         auto [ec] = co_await d->async_wait(descriptor::wait_read, ctr::as_tuple_awaitable);
         if (ec || !d->is_open()) break;
         // Up to the budget, then back through the reactor so others get their turn.
-        std::size_t got = 0, handed = 0;
+        bool was_idle = b->bytes.empty();
+        std::size_t got = 0;
         bool done = false;
-        while (got < read_buffer.size()) {
-            ssize_t n =
-                ::read(d->native_handle(), read_buffer.data() + got, read_buffer.size() - got);
+        while (got < hub::read_budget) {
+            ssize_t n = ::read(d->native_handle(), read_buffer.data(),
+                               std::min(read_buffer.size(), hub::read_budget - got));
             if (n > 0) {
                 got += static_cast<std::size_t>(n);
-                // A terminal yields at most 4 KiB a read, and each read sets the kernel's worker
-                // refilling it: handing a batch on now overlaps the log write and the client's
-                // send with that refill (the next read then waits less), and keeps each send small
-                // enough for the socket to take it whole, with no copy into the client's queue.
-                if (got - handed >= hand_on_batch) {
-                    s->deliver(from, {read_buffer.data() + handed, got - handed});
-                    handed = got;
-                }
+                b->bytes.append(read_buffer.data(), static_cast<std::size_t>(n));
+                // Handed on between reads: the log write and the send overlap the kernel's
+                // refill of the terminal's next 4 KiB, and each send is small enough for the
+                // socket to take whole.
+                if (b->bytes.size() >= hand_on_batch) s->hand_on(*b);
             } else if (n < 0 && errno == EINTR) {
                 continue;
             } else {
@@ -191,9 +228,14 @@ asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> 
                 break;
             }
         }
-        if (got > handed) s->deliver(from, {read_buffer.data() + handed, got - handed});
         if (done) break;
+        if (was_idle && got < small_output)
+            s->hand_on(*b);
+        else if (!b->bytes.empty())
+            hand_on_later(s, b);
     }
+    if (!r->ended) s->hand_on(*b, true);
+    b->timer.cancel();
     --r->open_outputs;
     s->drained.notify();
 }
@@ -271,7 +313,9 @@ void hub::begin(run_io io, std::string_view marker) {
                            std::pair{r->err, stream::err}}) {
         if (!d) continue;
         ++r->open_outputs;
-        spawn_logged(*s_, drain(s_, r, d, from), "output drain");
+        auto b = std::make_shared<batch>(s_->ex, from);
+        r->batches.push_back(b);
+        spawn_logged(*s_, drain(s_, r, d, b), "output drain");
     }
 }
 

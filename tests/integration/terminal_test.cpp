@@ -212,6 +212,39 @@ TEST_CASE("logs keep every run with its markers, follow across restarts, and rot
     CHECK(l.stop() == 0);
 }
 
+// A drain holds a burst back to hand it on in one batch (src/tty/hub.cpp): a burst followed by
+// silence must still go out, and a run's last bytes must come before its exit marker.
+TEST_CASE("a burst then silence reaches the log whole; a run's last bytes precede its exit") {
+    CTR_REQUIRE_ROOT();
+    lab l("[container quiet]\nrootfs = @ROOTFS@\ntty = true\n"
+          "command = sh -c 'yes 0123456789 | head -c 3300; echo burst-end; exec sleep 1000'\n\n"
+          "[container last]\nrootfs = @ROOTFS@\nrestart = no\n"
+          "command = sh -c 'yes 0123456789 | head -c 3300; exit 3'\n");
+    REQUIRE(l.start());
+    auto lines = [](const std::string& s) {
+        std::size_t n = 0;
+        for (auto at = s.find("0123456789"); at != std::string::npos;
+             at = s.find("0123456789", at + 1))
+            ++n;
+        return n;
+    };
+    std::string out;
+    CHECK(eventually([&] {
+        out = l.ctl({"logs", "quiet"}).out;
+        return contains(out, "burst-end");
+    }));
+    CHECK(lines(out) == 300);
+
+    REQUIRE(l.wait_state("exited", {"last"}));
+    out = l.ctl({"logs", "last"}).out;
+    CAPTURE(out);
+    CHECK(lines(out) == 300);
+    auto exit_at = out.find("exit code 3");
+    REQUIRE(exit_at != std::string::npos);
+    CHECK(out.rfind("0123456789") < exit_at);
+    CHECK(l.stop() == 0);
+}
+
 TEST_CASE("exec runs in the container's namespaces and files and returns the inner code") {
     CTR_REQUIRE_ROOT();
     lab l("[container app]\nrootfs = @ROOTFS@\nhostname = app-host\n"

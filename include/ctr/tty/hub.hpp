@@ -4,6 +4,7 @@
 //   (or stdout and   ├─▶ drain: ≤ 256 KiB ───┼─▶ scrollback ring (replayed on attach)
 //    stderr pipes)  ─┘   per wake-up,        └─▶ each subscriber's queue ─▶ its client
 //                        handed on in ≤ 64 KiB      (or its direct sink, while the queue is empty)
+//                        batches (≤ 2 ms held)
 //
 //   clients' input ─▶ input queue (bounded) ─▶ one writer ─▶ master (or stdin pipe)
 //
