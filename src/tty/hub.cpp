@@ -7,6 +7,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
@@ -197,6 +198,13 @@ void hand_on_later(const std::shared_ptr<hub::state>& s, const std::shared_ptr<b
 
 asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> r,
                             std::shared_ptr<descriptor> d, std::shared_ptr<batch> b) {
+    // A terminal's first read of a wake-up is Asio's: an async_wait would be re-armed with an
+    // epoll_ctl(MOD) each time, and polling a terminal waits for its flush worker (a tenth of a
+    // relay's CPU). Larger than the n_tty read buffer (4 KiB), so a read never fills it and Asio
+    // never follows up with a speculative read. Pipes poll cheaply and keep to async_wait.
+    std::unique_ptr<std::array<char, 8 * 1024>> first;
+    if (d == r->terminal) first = std::make_unique<std::array<char, 8 * 1024>>();
+    bool ready = false; // the last wake-up stopped at the budget, not at EAGAIN
     for (;;) {
         while (s->held_back() && !r->ended) {
             s->paused = true;
@@ -204,13 +212,31 @@ asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> 
         }
         s->paused = false;
         if (r->ended) break;
-        auto [ec] = co_await d->async_wait(descriptor::wait_read, ctr::as_tuple_awaitable);
-        if (ec || !d->is_open()) break;
-        // Up to the budget, then back through the reactor so others get their turn.
         bool was_idle = b->bytes.empty();
         std::size_t got = 0;
+        if (ready) {
+            // Others get their turn first; no new edge would come for bytes already there.
+            co_await asio::post(s->ex, asio::use_awaitable);
+            if (r->ended) break;
+        } else if (first) {
+            // Its errors end the drain: EIO (the last slave fd closed), or closed by end().
+            auto [ec, n] =
+                co_await d->async_read_some(asio::buffer(*first), ctr::as_tuple_awaitable);
+            if (ec) break;
+            got = n;
+            b->bytes.append(first->data(), n);
+        } else {
+            auto [ec] = co_await d->async_wait(descriptor::wait_read, ctr::as_tuple_awaitable);
+            if (ec || !d->is_open()) break;
+        }
+        // Up to the budget, then back through the scheduler so others get their turn.
         bool done = false;
-        while (got < hub::read_budget) {
+        ready = false;
+        while (!done) {
+            if (got >= hub::read_budget) {
+                ready = true;
+                break;
+            }
             ssize_t n = ::read(d->native_handle(), read_buffer.data(),
                                std::min(read_buffer.size(), hub::read_budget - got));
             if (n > 0) {
@@ -222,14 +248,14 @@ asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> 
                 if (b->bytes.size() >= hand_on_batch) s->hand_on(*b);
             } else if (n < 0 && errno == EINTR) {
                 continue;
-            } else {
-                // 0: EOF of a pipe; EIO: the terminal's last slave fd closed. EAGAIN: all read.
-                done = n == 0 || errno != EAGAIN;
+            } else if (n < 0 && errno == EAGAIN) {
                 break;
+            } else {
+                done = true; // 0: EOF of a pipe; EIO: the terminal's last slave fd closed
             }
         }
         if (done) break;
-        if (was_idle && got < small_output)
+        if (was_idle && got < small_output && !ready)
             s->hand_on(*b);
         else if (!b->bytes.empty())
             hand_on_later(s, b);
