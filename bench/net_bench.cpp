@@ -44,10 +44,6 @@ struct options {
     bool quick = false;
 };
 
-fs::path own_dir() {
-    return fs::read_symlink("/proc/self/exe").parent_path();
-}
-
 fs::path default_supervisor() {
     std::vector<fs::path> candidates{own_dir() / "ctr-supervisor"};
 #ifdef CTR_BENCH_SUPERVISOR
@@ -66,19 +62,6 @@ fs::path pause_binary() {
 
 bool have_pause() {
     return ::access(pause_binary().c_str(), X_OK) == 0;
-}
-
-fs::path default_rootfs() {
-    std::vector<fs::path> candidates{own_dir() / "../assets/rootfs/busybox"};
-#ifdef CTR_BENCH_ROOTFS
-    candidates.emplace_back(CTR_BENCH_ROOTFS);
-#endif
-    for (auto& c : candidates)
-        if (fs::exists(c / "bin/busybox")) return fs::canonical(c);
-    throw std::runtime_error(
-        fmt::format("no busybox image at {}: build it with tools/ctr-rootfs busybox "
-                    "assets/rootfs/busybox, or pass --rootfs",
-                    candidates.back().lexically_normal().string()));
 }
 
 std::string host_line() {

@@ -49,10 +49,6 @@ struct options {
     std::vector<std::string> phases{"relay", "idle", "flood"};
 };
 
-fs::path own_dir() {
-    return fs::read_symlink("/proc/self/exe").parent_path();
-}
-
 std::optional<fs::path> first_existing(std::vector<fs::path> candidates, const char* inside) {
     for (auto& c : candidates)
         if (fs::exists(c / inside)) return fs::canonical(c);

@@ -32,11 +32,13 @@ void throw_if_interrupted();
 // Shared with tools/loadtest (tools/host/host.hpp).
 using host::cpu_of;
 using host::cpu_seconds;
+using host::default_rootfs;
 using host::delete_links;
 using host::free_subnet;
 using host::kill_processes;
 using host::links;
 using host::mounts_mentioning;
+using host::own_dir;
 using host::pid_ns_of;
 using host::processes_in;
 using host::reap_exited_children;

@@ -1,5 +1,6 @@
 #include "ours.hpp"
 
+#include "common/spawn_supervisor.hpp"
 #include "host.hpp"
 #include <algorithm>
 #include <fcntl.h>
@@ -9,8 +10,6 @@
 #include <random>
 #include <set>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -44,37 +43,11 @@ double unix_ms(std::chrono::system_clock::time_point t) {
 class supervisor_process {
   public:
     supervisor_process(const std::vector<std::string>& argv, const fs::path& log) {
-        std::vector<char*> args;
-        for (auto& a : argv)
-            args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
         unique_fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!log_fd) throw_errno("open({})", log.string());
-        unique_fd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-        pid_t parent = ::getpid();
-        pid_ = ::fork();
-        if (pid_ < 0) throw_errno("fork");
-        if (pid_ == 0) {
-            ::setpgid(0, 0);
-            ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (::getppid() != parent) ::_exit(125);
-            sigset_t none;
-            sigemptyset(&none);
-            ::sigprocmask(SIG_SETMASK, &none, nullptr);
-            ::dup2(null_fd.get(), 0);
-            ::dup2(log_fd.get(), 1);
-            ::dup2(log_fd.get(), 2);
-            ::execvp(args[0], args.data());
-            ::_exit(127);
-        }
-        pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-        if (!pidfd_) {
-            int err = errno;
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-            reaped_ = true;
-            throw_sys(err, "pidfd_open(ctr-supervisor)");
-        }
+        auto child = spawn_supervisor(argv, log_fd.get(), program_lookup::search_path);
+        pid_ = child.pid;
+        pidfd_ = std::move(child.pidfd);
     }
     supervisor_process(const supervisor_process&) = delete;
     supervisor_process& operator=(const supervisor_process&) = delete;

@@ -1,13 +1,12 @@
 #include "tty_bench/supervisor_run.hpp"
 
+#include "common/spawn_supervisor.hpp"
 #include "net_bench/host.hpp"
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
 #include <signal.h>
 #include <sstream>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -80,37 +79,11 @@ supervisor_run::supervisor_run(const run_settings& s) : tag_(s.tag) {
         log_limit_applied_ = false;
     }
 
-    std::vector<std::string> argv{s.supervisor.string(), "--config", config.string()};
-    std::vector<char*> args;
-    for (auto& a : argv)
-        args.push_back(a.data());
-    args.push_back(nullptr);
-    unique_fd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) throw_errno("fork");
-    if (pid_ == 0) {
-        ::setpgid(0, 0);
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (::getppid() != parent) ::_exit(125);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::dup2(null_fd.get(), 0);
-        ::dup2(log_fd.get(), 1);
-        ::dup2(log_fd.get(), 2);
-        ::execv(args[0], args.data());
-        ::_exit(127);
-    }
-    pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-    if (!pidfd_) {
-        int err = errno;
-        kill_and_reap();
-        remove_leftovers();
-        throw_sys(err, "pidfd_open(ctr-supervisor)");
-    }
-
     try {
+        auto child = spawn_supervisor({s.supervisor.string(), "--config", config.string()},
+                                      log_fd.get(), program_lookup::as_given);
+        pid_ = child.pid;
+        pidfd_ = std::move(child.pidfd);
         auto deadline = steady::now() + 15s;
         for (;;) {
             throw_if_interrupted();

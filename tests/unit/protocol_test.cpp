@@ -1,4 +1,6 @@
 // The control socket's framing, and the blocking client against a scripted fake supervisor.
+#include "common/frame_bytes.hpp"
+#include "common/listening_socket.hpp"
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -6,7 +8,6 @@
 #include <random>
 #include <string>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -21,22 +22,8 @@
 
 using namespace ctr::control;
 
-namespace {
-
-std::string raw_header(std::uint32_t length, std::uint8_t type) {
-    return {static_cast<char>(length >> 24 & 0xff), static_cast<char>(length >> 16 & 0xff),
-            static_cast<char>(length >> 8 & 0xff), static_cast<char>(length & 0xff),
-            static_cast<char>(type)};
-}
-
-header decode(const std::string& bytes) {
-    std::array<std::uint8_t, header_size> raw;
-    for (std::size_t i = 0; i < header_size; ++i)
-        raw[i] = static_cast<std::uint8_t>(bytes[i]);
-    return decode_header(raw);
-}
-
-} // namespace
+using ctr::test::decode;
+using ctr::test::raw_header;
 
 TEST_CASE("a frame survives encode and decode") {
     for (std::string payload : {std::string(), std::string(R"({"op":"ps"})"),
@@ -168,27 +155,15 @@ TEST_CASE("arbitrary bytes never crash the decoder") {
 namespace {
 
 struct fake_supervisor {
-    std::filesystem::path dir;
-    std::filesystem::path socket;
-    ctr::unique_fd listener;
+    ctr::test::listening_socket listener{"ctrctl-test"};
+    std::filesystem::path socket = listener.path;
     std::thread thread;
     std::string request; // the payload of the request it received
 
     // `reply` is written verbatim after one request frame has been read.
     explicit fake_supervisor(std::string reply) {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "ctrctl-test.XXXXXX");
-        REQUIRE(::mkdtemp(tmpl.data()));
-        dir = tmpl;
-        socket = dir / "ctr.sock";
-        listener.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        REQUIRE(listener);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        socket.native().copy(addr.sun_path, sizeof addr.sun_path - 1);
-        REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        REQUIRE(::listen(listener.get(), 1) == 0);
         thread = std::thread([this, reply = std::move(reply)] {
-            ctr::unique_fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            ctr::unique_fd conn(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
             if (!conn) return;
             frame_decoder d;
             std::array<char, 4096> buf;
@@ -205,10 +180,8 @@ struct fake_supervisor {
         });
     }
     ~fake_supervisor() {
-        // Wakes a still-blocked accept() when the client never connected.
-        ::shutdown(listener.get(), SHUT_RDWR);
+        listener.shut_down();
         if (thread.joinable()) thread.join();
-        std::filesystem::remove_all(dir);
     }
     std::string received() {
         if (thread.joinable()) thread.join();

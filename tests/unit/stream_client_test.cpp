@@ -1,5 +1,6 @@
 // ctrctl attach, logs and exec against a scripted fake supervisor, with the test's own stdin,
 // stdout and stderr standing in for the user's.
+#include "common/listening_socket.hpp"
 #include <array>
 #include <chrono>
 #include <cstdlib>
@@ -15,7 +16,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <thread>
 #include <tuple>
@@ -82,38 +82,25 @@ class peer {
 
 // Serves one connection on a socket in a temporary folder with `script`, on its own thread.
 struct scripted_supervisor {
-    std::filesystem::path dir;
-    std::filesystem::path socket;
-    ctr::unique_fd listener;
+    ctr::test::listening_socket listener{"ctrctl-stream"};
+    std::filesystem::path socket = listener.path;
     std::thread thread;
 
     explicit scripted_supervisor(std::function<void(peer&)> script) {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "ctrctl-stream.XXXXXX");
-        REQUIRE(::mkdtemp(tmpl.data()));
-        dir = tmpl;
-        socket = dir / "ctr.sock";
-        listener.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        REQUIRE(listener);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        socket.native().copy(addr.sun_path, sizeof addr.sun_path - 1);
-        REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        REQUIRE(::listen(listener.get(), 1) == 0);
         thread = std::thread([this, script = std::move(script)] {
             // Signals the test sends are for the client's thread, never this one.
             sigset_t all;
             sigfillset(&all);
             ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
-            ctr::unique_fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            ctr::unique_fd conn(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
             if (!conn) return;
             peer p(std::move(conn));
             script(p);
         });
     }
     ~scripted_supervisor() {
-        ::shutdown(listener.get(), SHUT_RDWR);
+        listener.shut_down();
         if (thread.joinable()) thread.join();
-        std::filesystem::remove_all(dir);
     }
     void join() {
         if (thread.joinable()) thread.join();

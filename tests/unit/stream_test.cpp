@@ -1,5 +1,6 @@
 // Stream frames (attach, logs, exec): their types in the codec, and the resize and signal
 // payloads.
+#include "common/frame_bytes.hpp"
 #include <array>
 #include <csignal>
 #include <cstdint>
@@ -12,21 +13,10 @@
 #include "ctr/control/stream.hpp"
 
 using namespace ctr::control;
+using ctr::test::decode;
+using ctr::test::raw_header;
 
 namespace {
-
-std::string raw_header(std::uint32_t length, std::uint8_t type) {
-    return {static_cast<char>(length >> 24 & 0xff), static_cast<char>(length >> 16 & 0xff),
-            static_cast<char>(length >> 8 & 0xff), static_cast<char>(length & 0xff),
-            static_cast<char>(type)};
-}
-
-header decode(const std::string& bytes) {
-    std::array<std::uint8_t, header_size> raw;
-    for (std::size_t i = 0; i < header_size; ++i)
-        raw[i] = static_cast<std::uint8_t>(bytes[i]);
-    return decode_header(raw);
-}
 
 std::string error_of(auto&& f) {
     try {

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sstream>
+#include <stdexcept>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <thread>
@@ -205,6 +206,21 @@ std::optional<cpu_seconds> cpu_of(pid_t pid) {
     c.self = (std::stod(f[11]) + std::stod(f[12])) / tick;
     c.children = (std::stod(f[13]) + std::stod(f[14])) / tick;
     return c;
+}
+
+fs::path own_dir() {
+    return fs::read_symlink("/proc/self/exe").parent_path();
+}
+
+fs::path default_rootfs() {
+    // No #ifdef: CMakeLists.txt sets CTR_DEFAULT_ROOTFS on ctr_host itself, for every build.
+    const fs::path built_in = CTR_DEFAULT_ROOTFS;
+    for (const fs::path& c : {own_dir() / "../assets/rootfs/busybox", built_in})
+        if (fs::exists(c / "bin/busybox")) return fs::canonical(c);
+    throw std::runtime_error(
+        fmt::format("no busybox image at {}: build it with tools/ctr-rootfs busybox "
+                    "assets/rootfs/busybox, or pass --rootfs",
+                    built_in.lexically_normal().string()));
 }
 
 void reap_exited_children() {

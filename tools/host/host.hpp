@@ -1,8 +1,8 @@
 // What the load test and the benchmark ask of the host, and the only things they do to it: free
-// names and subnets before a run, a process's memory and CPU during it, and what is left of the
-// run after it (the leak check) with its removal. Read-only except for the removal functions,
-// which only ever touch what the caller names. Built into the tools alone, never into ctr_core:
-// the supervisor does not look at the host this way.
+// names and subnets and the busybox image before a run, a process's memory and CPU during it, and
+// what is left of the run after it (the leak check) with its removal. Read-only except for the
+// removal functions, which only ever touch what the caller names. Built into the tools alone, never
+// into ctr_core: the supervisor does not look at the host this way.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +50,13 @@ struct cpu_seconds {
     double children = 0;
 };
 std::optional<cpu_seconds> cpu_of(pid_t pid);
+
+// The folder of the running program (/proc/self/exe): where the build put ctr-supervisor too.
+std::filesystem::path own_dir();
+// The busybox image a tool runs when no --rootfs is given: assets/rootfs/busybox beside the build
+// folder, else the source tree's (CTR_DEFAULT_ROOTFS, set at build time). Throws, saying how to
+// make it, when neither holds bin/busybox.
+std::filesystem::path default_rootfs();
 
 // Reaps every child that has exited, without waiting (a subreaper's orphans).
 void reap_exited_children();

@@ -66,23 +66,6 @@ std::optional<double> mtime_unix_ms(const fs::path& file) {
            static_cast<double>(st.st_mtim.tv_nsec) / 1e6;
 }
 
-fs::path own_dir() {
-    return fs::read_symlink("/proc/self/exe").parent_path();
-}
-
-fs::path default_rootfs() {
-    std::vector<fs::path> candidates{own_dir() / "../assets/rootfs/busybox"};
-#ifdef CTR_DEFAULT_ROOTFS
-    candidates.emplace_back(CTR_DEFAULT_ROOTFS);
-#endif
-    for (auto& c : candidates)
-        if (fs::exists(c / "bin/busybox")) return fs::canonical(c);
-    throw std::runtime_error(
-        fmt::format("no busybox image at {}: build it with tools/ctr-rootfs busybox "
-                    "assets/rootfs/busybox, or pass --rootfs",
-                    candidates.front().lexically_normal().string()));
-}
-
 std::string tail_of(const fs::path& file, std::size_t lines) {
     std::ifstream in(file);
     std::vector<std::string> all;
@@ -129,7 +112,7 @@ scenario make_scenario(const options& opt) {
     s.containers = opt.containers;
     s.peers = opt.peers;
     s.count = ping_count(opt.duration);
-    s.rootfs = opt.rootfs.empty() ? default_rootfs() : fs::absolute(opt.rootfs);
+    s.rootfs = opt.rootfs.empty() ? host::default_rootfs() : fs::absolute(opt.rootfs);
     if (!fs::is_directory(s.rootfs)) fail("--rootfs {}: not a folder", s.rootfs.string());
     std::random_device random;
     auto links = host::links();
@@ -443,7 +426,7 @@ void install_signal_handlers() {
 }
 
 result run(const options& opt) {
-    auto exe = own_dir() / "ctr-supervisor";
+    auto exe = host::own_dir() / "ctr-supervisor";
     if (!fs::exists(exe)) fail("no ctr-supervisor beside loadtest: {} is missing", exe.string());
     run_state st{opt, make_scenario(opt), {}, host::named_netns(), {}, {}, {}, {}, {}, {}, {}};
     auto& r = st.r;
