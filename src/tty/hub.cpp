@@ -7,7 +7,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/posix/stream_descriptor.hpp>
-#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
@@ -24,14 +23,14 @@ namespace {
 constexpr window_size default_size{24, 80};
 constexpr std::size_t coalesce_limit = 64 * 1024;
 constexpr std::size_t hand_on_batch = 64 * 1024;
-// A wake-up that finds less than this with nothing held is handed on at once (an echo, a prompt);
-// more starts a batch, which waits at most batch_delay for the rest of a flood.
+// A terminal's read that finds less than this with nothing held is handed on at once (an echo, a
+// prompt); more starts a batch, which waits at most batch_delay for the rest of a flood.
 constexpr std::size_t small_output = 1024;
 constexpr auto batch_delay = std::chrono::milliseconds(2);
 
-// Every drain reads into this one buffer (a pipe's default capacity) and copies what it read into
-// its batch: the loop has one thread, and 100 idle containers hold no read buffers.
-std::array<char, 64 * 1024> read_buffer;
+// Every pipe drain reads into this one buffer and hands the bytes on before it next waits: the
+// loop has one thread, so idle pipe containers cost no read buffers at all.
+std::array<char, hub::read_budget> read_buffer;
 
 void set_nonblocking(int fd, const char* what) {
     int flags = ::fcntl(fd, F_GETFL);
@@ -79,24 +78,23 @@ void subscriber::end(run_end e) {
     if (room_) room_->notify();
 }
 
-// One run's fds. Drains and the input writer hold it, so closing it from end() while they are
-// suspended is safe: they wake with operation_aborted and find it ended.
-struct run;
-
-// Output a drain holds back. A terminal yields at most 4 KiB a wake-up (the n_tty read buffer), so
-// a flood handed on per wake-up costs a log write, a send and the client's wake-up per 4 KiB:
-// that is what made the relay slower than a raw reader. Held up to 64 KiB, or batch_delay.
+// What a terminal's drain holds back. A terminal yields at most 4 KiB a read (the n_tty read
+// buffer), so a flood handed on read by read costs a log write, a send and the client's wake-up
+// per 4 KiB, which made a relay much slower than a raw reader. Held up to 64 KiB or batch_delay;
+// pipes need none (a read takes up to 64 KiB), and batching them would reorder stdout and stderr.
 struct batch {
-    batch(asio::any_io_executor ex, stream f) : from(f), timer(ex) {}
-    stream from;
-    std::string bytes;
+    explicit batch(asio::any_io_executor ex) : timer(ex) {}
+    std::string bytes; // capacity only while bytes are held: 100 idle runs hold nothing
     asio::steady_timer timer;
     bool armed = false;
+    bool closed = false; // the run ended: a timer already due must not hand on after its marker
 };
 
+// One run's fds. Drains and the input writer hold it, so closing it from end() while they are
+// suspended is safe: they wake with operation_aborted and find it ended.
 struct run {
     std::shared_ptr<descriptor> terminal, out, err, in;
-    std::list<std::shared_ptr<batch>> batches;
+    std::shared_ptr<batch> held; // the terminal's
     int open_outputs = 0;
     bool ended = false;
 };
@@ -162,17 +160,17 @@ struct hub::state {
         }
     }
 
-    void hand_on(batch& b, bool release = false) {
-        if (!b.bytes.empty()) deliver(b.from, b.bytes);
-        b.bytes.clear();
-        if (release) std::string().swap(b.bytes); // the flood is over: 100 idle runs hold nothing
+    void hand_on(batch& b) {
+        if (!b.bytes.empty()) deliver(stream::out, b.bytes);
+        std::string().swap(b.bytes);
     }
 
     void close_run(run& r) {
         // What a run printed goes out before its end is marked.
-        for (auto& b : r.batches) {
-            hand_on(*b, true);
-            b->timer.cancel();
+        if (r.held) {
+            hand_on(*r.held);
+            r.held->closed = true;
+            r.held->timer.cancel();
         }
         r.ended = true;
         room.notify();
@@ -192,19 +190,24 @@ void hand_on_later(const std::shared_ptr<hub::state>& s, const std::shared_ptr<b
     b->timer.expires_after(batch_delay);
     b->timer.async_wait([s, b](std::error_code ec) {
         b->armed = false;
-        if (!ec) s->hand_on(*b, true);
+        if (!ec && !b->closed) s->hand_on(*b);
     });
 }
 
-asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> r,
-                            std::shared_ptr<descriptor> d, std::shared_ptr<batch> b) {
-    // A terminal's first read of a wake-up is Asio's: an async_wait would be re-armed with an
-    // epoll_ctl(MOD) each time, and polling a terminal waits for its flush worker (a tenth of a
-    // relay's CPU). Larger than the n_tty read buffer (4 KiB), so a read never fills it and Asio
-    // never follows up with a speculative read. Pipes poll cheaply and keep to async_wait.
-    std::unique_ptr<std::array<char, 8 * 1024>> first;
-    if (d == r->terminal) first = std::make_unique<std::array<char, 8 * 1024>>();
-    bool ready = false; // the last wake-up stopped at the budget, not at EAGAIN
+void end_drain(hub::state& s, run& r) {
+    --r.open_outputs;
+    s.drained.notify();
+}
+
+// A terminal is read by Asio, one read per step: async_read_some tries the read at once and
+// posts what it finds (others get their turn between reads), and only a read that finds nothing
+// waits for the next epoll edge. An async_wait instead is re-armed with epoll_ctl(MOD) each time,
+// and polling a terminal waits for its flush worker: a tenth of a relay's CPU.
+asio::awaitable<void> drain_terminal(std::shared_ptr<hub::state> s, std::shared_ptr<run> r,
+                                     std::shared_ptr<descriptor> d) {
+    auto b = r->held;
+    // Its own, since Asio reads into it before this coroutine runs; one terminal read's worth.
+    auto buf = std::make_unique<std::array<char, 4096>>();
     for (;;) {
         while (s->held_back() && !r->ended) {
             s->paused = true;
@@ -212,58 +215,64 @@ asio::awaitable<void> drain(std::shared_ptr<hub::state> s, std::shared_ptr<run> 
         }
         s->paused = false;
         if (r->ended) break;
-        bool was_idle = b->bytes.empty();
-        std::size_t got = 0;
-        if (ready) {
-            // Others get their turn first; no new edge would come for bytes already there.
-            co_await asio::post(s->ex, asio::use_awaitable);
-            if (r->ended) break;
-        } else if (first) {
-            // Its errors end the drain: EIO (the last slave fd closed), or closed by end().
-            auto [ec, n] =
-                co_await d->async_read_some(asio::buffer(*first), ctr::as_tuple_awaitable);
-            if (ec) break;
-            got = n;
-            b->bytes.append(first->data(), n);
-        } else {
-            auto [ec] = co_await d->async_wait(descriptor::wait_read, ctr::as_tuple_awaitable);
-            if (ec || !d->is_open()) break;
+        auto [ec, n] = co_await d->async_read_some(asio::buffer(*buf), ctr::as_tuple_awaitable);
+        // EIO: the last slave fd closed; operation_aborted: end() closed it. A read completed
+        // after end() marked the run is not the run's any more.
+        if (ec || r->ended) break;
+        std::string_view got(buf->data(), n);
+        if (b->bytes.empty() && n < small_output) {
+            s->deliver(stream::out, got);
+            continue;
         }
-        // Up to the budget, then back through the scheduler so others get their turn.
-        bool done = false;
-        ready = false;
-        while (!done) {
-            if (got >= hub::read_budget) {
-                ready = true;
-                break;
-            }
-            ssize_t n = ::read(d->native_handle(), read_buffer.data(),
-                               std::min(read_buffer.size(), hub::read_budget - got));
-            if (n > 0) {
-                got += static_cast<std::size_t>(n);
-                b->bytes.append(read_buffer.data(), static_cast<std::size_t>(n));
-                // Handed on between reads: the log write and the send overlap the kernel's
-                // refill of the terminal's next 4 KiB, and each send is small enough for the
-                // socket to take whole.
-                if (b->bytes.size() >= hand_on_batch) s->hand_on(*b);
-            } else if (n < 0 && errno == EINTR) {
-                continue;
-            } else if (n < 0 && errno == EAGAIN) {
-                break;
-            } else {
-                done = true; // 0: EOF of a pipe; EIO: the terminal's last slave fd closed
-            }
-        }
-        if (done) break;
-        if (was_idle && got < small_output && !ready)
+        if (b->bytes.empty()) b->bytes.reserve(hand_on_batch + buf->size());
+        b->bytes.append(got);
+        if (b->bytes.size() >= hand_on_batch)
             s->hand_on(*b);
-        else if (!b->bytes.empty())
+        else
             hand_on_later(s, b);
     }
-    if (!r->ended) s->hand_on(*b, true);
+    if (!r->ended) s->hand_on(*b);
     b->timer.cancel();
-    --r->open_outputs;
-    s->drained.notify();
+    end_drain(*s, *r);
+}
+
+asio::awaitable<void> drain_pipe(std::shared_ptr<hub::state> s, std::shared_ptr<run> r,
+                                 std::shared_ptr<descriptor> d, stream from) {
+    for (;;) {
+        while (s->held_back() && !r->ended) {
+            s->paused = true;
+            co_await s->room.wait();
+        }
+        s->paused = false;
+        if (r->ended) break;
+        auto [ec] = co_await d->async_wait(descriptor::wait_read, ctr::as_tuple_awaitable);
+        if (ec || !d->is_open()) break;
+        // Up to the budget, then back through the reactor so others get their turn.
+        std::size_t got = 0, handed = 0;
+        bool done = false;
+        while (got < read_buffer.size()) {
+            ssize_t n =
+                ::read(d->native_handle(), read_buffer.data() + got, read_buffer.size() - got);
+            if (n > 0) {
+                got += static_cast<std::size_t>(n);
+                // Handed on between reads, so each send is small enough for the socket to take
+                // whole, with no copy into the client's queue.
+                if (got - handed >= hand_on_batch) {
+                    s->deliver(from, {read_buffer.data() + handed, got - handed});
+                    handed = got;
+                }
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else {
+                // 0: EOF; EAGAIN: all read.
+                done = n == 0 || errno != EAGAIN;
+                break;
+            }
+        }
+        if (got > handed) s->deliver(from, {read_buffer.data() + handed, got - handed});
+        if (done) break;
+    }
+    end_drain(*s, *r);
 }
 
 asio::awaitable<void> write_queued(std::shared_ptr<hub::state> s, std::shared_ptr<run> r) {
@@ -335,13 +344,15 @@ void hub::begin(run_io io, std::string_view marker) {
     if (io.in) r->in = adopt(io.in, "stdin pipe");
     s_->current = r;
     s_->apply_size(*r);
-    for (auto [d, from] : {std::pair{r->terminal, stream::out}, std::pair{r->out, stream::out},
-                           std::pair{r->err, stream::err}}) {
+    if (r->terminal) {
+        ++r->open_outputs;
+        r->held = std::make_shared<batch>(s_->ex);
+        spawn_logged(*s_, drain_terminal(s_, r, r->terminal), "terminal drain");
+    }
+    for (auto [d, from] : {std::pair{r->out, stream::out}, std::pair{r->err, stream::err}}) {
         if (!d) continue;
         ++r->open_outputs;
-        auto b = std::make_shared<batch>(s_->ex, from);
-        r->batches.push_back(b);
-        spawn_logged(*s_, drain(s_, r, d, b), "output drain");
+        spawn_logged(*s_, drain_pipe(s_, r, d, from), "output drain");
     }
 }
 

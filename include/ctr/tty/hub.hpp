@@ -1,15 +1,19 @@
 // One container's output and input, whether or not anyone is attached.
 //
-//   terminal master ─┐                       ┌─▶ log file (rotated; marker per start/exit)
-//   (or stdout and   ├─▶ drain: ≤ 256 KiB ───┼─▶ scrollback ring (replayed on attach)
-//    stderr pipes)  ─┘   per wake-up,        └─▶ each subscriber's queue ─▶ its client
-//                        handed on in ≤ 64 KiB      (or its direct sink, while the queue is empty)
-//                        batches (≤ 2 ms held)
+//   terminal master ──▶ drain: one read (≤ 4 KiB) ──┐   ┌─▶ log file (rotated; marker per
+//                       a step, held in batches     │   │   start/exit)
+//                       of ≤ 64 KiB for ≤ 2 ms      ├───┼─▶ scrollback ring (replayed on attach)
+//   or stdout and ────▶ drain: ≤ 256 KiB a wake-up, │   └─▶ each subscriber's queue ─▶ its client
+//   stderr pipes        handed on in ≤ 64 KiB ──────┘       (or its direct sink, while the queue
+//                       pieces                              is empty)
 //
 //   clients' input ─▶ input queue (bounded) ─▶ one writer ─▶ master (or stdin pipe)
 //
 // The hub drains whether or not anyone is attached, so a container never blocks on a terminal
 // nobody reads; a wake-up reads a bounded amount, so a flooding container cannot hold up the loop.
+// A terminal is batched because a read of it yields at most 4 KiB: handing a flood on read by
+// read would cost a log write, a send and a client wake-up per 4 KiB. Pipes are not (a read takes
+// up to 64 KiB), which also keeps stdout and stderr in the order they were read.
 // An attached client that reads, but slower than the container writes, paces it as a local
 // terminal would: above high_water queued bytes the drain pauses until the client is back under
 // low_water (otherwise a client descheduled for 15 ms would lose a 80 MB/s stream). A client
