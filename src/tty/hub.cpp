@@ -194,6 +194,16 @@ void hand_on_later(const std::shared_ptr<hub::state>& s, const std::shared_ptr<b
     });
 }
 
+// An attach client that still reads is too far behind: wait (as a local terminal's writer
+// would) until it is back under low_water, or the run ends.
+asio::awaitable<void> room_to_go_on(hub::state& s, run& r) {
+    while (s.held_back() && !r.ended) {
+        s.paused = true;
+        co_await s.room.wait();
+    }
+    s.paused = false;
+}
+
 void end_drain(hub::state& s, run& r) {
     --r.open_outputs;
     s.drained.notify();
@@ -209,11 +219,7 @@ asio::awaitable<void> drain_terminal(std::shared_ptr<hub::state> s, std::shared_
     // Its own, since Asio reads into it before this coroutine runs; one terminal read's worth.
     auto buf = std::make_unique<std::array<char, 4096>>();
     for (;;) {
-        while (s->held_back() && !r->ended) {
-            s->paused = true;
-            co_await s->room.wait();
-        }
-        s->paused = false;
+        co_await room_to_go_on(*s, *r);
         if (r->ended) break;
         auto [ec, n] = co_await d->async_read_some(asio::buffer(*buf), ctr::as_tuple_awaitable);
         // EIO: the last slave fd closed; operation_aborted: end() closed it. A read completed
@@ -239,11 +245,7 @@ asio::awaitable<void> drain_terminal(std::shared_ptr<hub::state> s, std::shared_
 asio::awaitable<void> drain_pipe(std::shared_ptr<hub::state> s, std::shared_ptr<run> r,
                                  std::shared_ptr<descriptor> d, stream from) {
     for (;;) {
-        while (s->held_back() && !r->ended) {
-            s->paused = true;
-            co_await s->room.wait();
-        }
-        s->paused = false;
+        co_await room_to_go_on(*s, *r);
         if (r->ended) break;
         auto [ec] = co_await d->async_wait(descriptor::wait_read, ctr::as_tuple_awaitable);
         if (ec || !d->is_open()) break;

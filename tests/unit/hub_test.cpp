@@ -49,49 +49,45 @@ template <class F> bool run_until(asio::io_context& io, F done, std::chrono::mil
     return done();
 }
 
-struct pty_pair {
-    unique_fd master, slave;
-    pty_pair() {
+// A hub logging to a file of the test's own, its run's terminal a fresh raw pty: the test writes
+// to the slave as the container would.
+struct terminal_hub {
+    test::temp_dir dir{"ctr-hub"};
+    asio::io_context io;
+    std::filesystem::path log = dir.path / "t.log";
+    tty::hub hub{io.get_executor(), "t", tty::log_file(log, {}), 0};
+    unique_fd slave;
+
+    terminal_hub() {
         int m = -1, s = -1;
         termios raw{};
         ::cfmakeraw(&raw); // bytes pass unchanged: no "\n" -> "\r\n"
         REQUIRE(::openpty(&m, &s, nullptr, &raw, nullptr) == 0);
-        master.reset(m);
-        slave.reset(s);
         ::fcntl(m, F_SETFD, FD_CLOEXEC);
         ::fcntl(s, F_SETFD, FD_CLOEXEC);
+        slave.reset(s);
+        tty::run_io rio;
+        rio.terminal.reset(m);
+        hub.begin(std::move(rio), "start");
     }
 };
 
 } // namespace
 
 TEST_CASE("hub: a terminal burst that ends in silence reaches the log whole") {
-    test::temp_dir dir("ctr-hub");
-    asio::io_context io;
-    auto log = dir.path / "t.log";
-    tty::hub h(io.get_executor(), "t", tty::log_file(log, {}), 0);
-    pty_pair p;
-    tty::run_io rio;
-    rio.terminal = std::move(p.master);
-    h.begin(std::move(rio), "start");
+    terminal_hub t;
     // More than a small output: held in a batch, which only the timer can hand on here.
     std::string burst(3000, 'z');
     burst += "END";
-    write_all(p.slave.get(), burst);
+    write_all(t.slave.get(), burst);
     CHECK(run_until(
-        io, [&] { return slurp(log).find(burst) != std::string::npos; }, 2s));
+        t.io, [&] { return slurp(t.log).find(burst) != std::string::npos; }, 2s));
 }
 
 TEST_CASE("hub: a terminal's held bytes precede the exit marker when end() cannot wait") {
-    test::temp_dir dir("ctr-hub");
-    asio::io_context io;
-    auto log = dir.path / "t.log";
-    tty::hub h(io.get_executor(), "t", tty::log_file(log, {}), 0);
-    pty_pair p;
-    tty::run_io rio;
-    rio.terminal = std::move(p.master);
-    h.begin(std::move(rio), "start");
-    write_all(p.slave.get(), std::string(3000, 'z') + "LAST");
+    terminal_hub t;
+    auto& io = t.io;
+    write_all(t.slave.get(), std::string(3000, 'z') + "LAST");
     // Read, but not yet handed on: the batch timer is 2 ms, the loop runs a few µs at a time.
     for (int i = 0; i < 200; ++i) {
         io.restart();
@@ -102,8 +98,8 @@ TEST_CASE("hub: a terminal's held bytes precede the exit marker when end() canno
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-            tty::run_end how; // named: GCC 12 destroys a temporary argument here twice
-            co_await h.end(std::move(how), "EXIT-MARKER", 0ms);
+            tty::run_end how; // named: with a temporary here, GCC 12 freed its string twice
+            co_await t.hub.end(std::move(how), "EXIT-MARKER", 0ms);
             ended = true;
         },
         asio::detached);
@@ -111,7 +107,7 @@ TEST_CASE("hub: a terminal's held bytes precede the exit marker when end() canno
         io, [&] { return ended; }, 2s));
     io.restart();
     io.run_for(10ms); // a batch timer that was already due must not add anything after the marker
-    auto text = slurp(log);
+    auto text = slurp(t.log);
     auto last = text.find("LAST"), marker = text.find("EXIT-MARKER");
     CAPTURE(text.size());
     REQUIRE(marker != std::string::npos);
