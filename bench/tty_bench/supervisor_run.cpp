@@ -64,22 +64,24 @@ supervisor_run::supervisor_run(const run_settings& s) : tag_(s.tag) {
     log_ = dir_ / "supervisor.log";
     fs::path config = dir_ / "bench.ini";
 
-    unique_fd log_fd(::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    if (!log_fd) throw_errno("open({})", log_.string());
-    auto check = [&](const std::string& max_size) {
-        std::ofstream(config) << config_text(socket_, state_, max_size, s);
-        return run_command({s.supervisor.string(), "--config", config.string(), "--check"},
-                           log_fd.get()) == 0;
-    };
-    if (!check(s.log_max_size)) {
-        // log_max_size arrives with the terminal config keys; a build without them still has a
-        // bounded log (its built-in size and file count).
-        if (s.log_max_size.empty() || !file_mentions(log_, "log_max_size") || !check(""))
-            fail("ctr-supervisor --check refused the config: {}", tail_of(log_, 3));
-        log_limit_applied_ = false;
-    }
-
+    // From here on a failure removes the folder, and whatever the supervisor made, before it
+    // leaves: the destructor does not run for a constructor that throws.
     try {
+        unique_fd log_fd(::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        if (!log_fd) throw_errno("open({})", log_.string());
+        auto check = [&](const std::string& max_size) {
+            std::ofstream(config) << config_text(socket_, state_, max_size, s);
+            return run_command({s.supervisor.string(), "--config", config.string(), "--check"},
+                               log_fd.get()) == 0;
+        };
+        if (!check(s.log_max_size)) {
+            // log_max_size arrives with the terminal config keys; a build without them still has a
+            // bounded log (its built-in size and file count).
+            if (s.log_max_size.empty() || !file_mentions(log_, "log_max_size") || !check(""))
+                fail("ctr-supervisor --check refused the config: {}", tail_of(log_, 3));
+            log_limit_applied_ = false;
+        }
+
         auto child = spawn_supervisor({s.supervisor.string(), "--config", config.string()},
                                       log_fd.get(), program_lookup::as_given);
         pid_ = child.pid;
