@@ -347,6 +347,7 @@ void print_relay(const options& opt, const relay_result& r) {
         pairs += fmt::format("{}{:.0f}{}", pairs.empty() ? "" : " ", x * 100, quiet ? "" : "*");
     }
     auto& judged = calm.empty() ? ratios : calm;
+    auto pct = [](double x) { return x * 100; };
     double ratio = median(judged);
     auto mib = fmt::format("{} MiB", opt.size_mib);
     row(fmt::format("raw pty, {} (busybox head)", mib),
@@ -356,14 +357,11 @@ void print_relay(const options& opt, const relay_result& r) {
     row(calm.empty()
             ? "relay / raw pty (every pair had steal)"
             : fmt::format("relay / raw pty ({} of {} pairs, no steal)", calm.size(), ratios.size()),
-        fmt::format("{:.0f} %{}", ratio * 100,
-                    spread(
-                        judged, [](double x) { return x * 100; }, "{:.0f}")),
+        fmt::format("{:.0f} %{}", ratio * 100, spread(judged, pct, "{:.0f}")),
         fmt::format(">= {:.0f} %", relay_target * 100),
         verdict(ratio >= relay_target && std::all_of(r.relay.begin(), r.relay.end(),
                                                      [](auto& s) { return s.dropped.empty(); })));
     row("  each pair, % (* = steal)", pairs);
-    auto pct = [](double x) { return x * 100; };
     row("  CPU time stolen (hypervisor): raw, relay",
         fmt::format("{:.0f} %{}, {:.0f} %{}", median(r.raw_steal) * 100,
                     spread(r.raw_steal, pct, "{:.0f}"), median(r.relay_steal) * 100,
