@@ -320,6 +320,26 @@ struct netlink::impl {
         return true;
     }
 
+    int delete_address(const std::string& link, cidr address) noexcept {
+        if (!fits_ifname(link)) return EINVAL;
+        int err = 0;
+        auto l = find(link, err);
+        if (err) return err;
+        object_ptr<rtnl_addr> a{rtnl_addr_alloc()};
+        if (!a) return ENOMEM;
+        rtnl_addr_set_ifindex(a.get(), rtnl_link_get_ifindex(l.get()));
+        rtnl_addr_set_family(a.get(), AF_INET);
+        try {
+            // The address object takes its own reference to `local`.
+            auto local = make_addr(address.address, address.prefix);
+            if (rtnl_addr_set_local(a.get(), local.get()) < 0) return EINVAL;
+        } catch (const std::bad_alloc&) {
+            return ENOMEM;
+        }
+        rtnl_addr_set_prefixlen(a.get(), address.prefix);
+        return run([&] { return rtnl_addr_delete(sock.get(), a.get(), 0); });
+    }
+
     void add_default_route(int ifindex, ipv4 gateway, const std::string& what) {
         object_ptr<rtnl_route> r{rtnl_route_alloc()};
         if (!r) throw std::bad_alloc();
@@ -446,6 +466,11 @@ bool netlink::delete_link(const std::string& link) {
 int netlink::try_delete_link(const std::string& link) noexcept {
     int err = impl_->delete_link(link);
     return err == ENODEV ? 0 : err;
+}
+
+int netlink::try_delete_address(const std::string& link, cidr address) noexcept {
+    int err = impl_->delete_address(link, address);
+    return err == ENODEV || err == EADDRNOTAVAIL ? 0 : err;
 }
 
 void netlink::create_port(const port_spec& p) {

@@ -50,7 +50,7 @@ networks::networks(asio::any_io_executor ex, const config::config& cfg, fs::path
     for (auto& n : cfg.networks) {
         auto subnet = net::parse_subnet(n.subnet);
         auto gw = net::parse_ipv4(n.gateway);
-        nets_.emplace(n.name, network_state{n, {gw, subnet.prefix}, std::nullopt, false});
+        nets_.emplace(n.name, network_state{n, {gw, subnet.prefix}, std::nullopt, false, false});
     }
     if (nets_.empty()) return;
     sys::make_dirs(dir_, 0700);
@@ -127,15 +127,60 @@ void networks::claim_bridges(const std::vector<net::link_state>& observed) {
     for (auto& [name, n] : nets_) {
         if (n.bridge_made) continue;
         n.bridge_made = fs::exists(bridge_file(name));
-        bool exists = std::any_of(observed.begin(), observed.end(),
-                                  [&](auto& l) { return l.name == n.cfg.bridge; });
+        auto bridge = std::find_if(observed.begin(), observed.end(),
+                                   [&](auto& l) { return l.name == n.cfg.bridge; });
+        bool exists = bridge != observed.end();
         if (exists && !n.bridge_made) {
             log::info(subject, "{}: adopting existing bridge {}", name, n.cfg.bridge);
+            adopt_gateway(name, n, *bridge);
         } else if (!exists) {
             // Recorded before it exists, so a crash right after still knows it is ours.
             sys::write_file_atomic(bridge_file(name), n.cfg.bridge);
             n.bridge_made = true;
         }
+    }
+}
+
+void networks::adopt_gateway(const std::string& network, network_state& n,
+                             const net::link_state& bridge) {
+    auto file = gateway_file(network);
+    if (auto recorded = sys::read_file(file)) {
+        auto added = net::parse_cidr(*recorded);
+        if (added == n.gateway) {
+            n.gateway_added = true;
+            return;
+        }
+        if (int err = nl_.try_delete_address(n.cfg.bridge, added))
+            log::error(subject, "{}: take {} off {}: {}", network, *recorded, n.cfg.bridge,
+                       std::strerror(err));
+        else
+            log::info(subject, "{}: took {} (a previous run's gateway) off {}", network, *recorded,
+                      n.cfg.bridge);
+        std::error_code ec;
+        fs::remove(file, ec);
+    }
+    auto& have = bridge.addresses;
+    if (std::find(have.begin(), have.end(), n.gateway) != have.end()) return;
+    // Recorded before reconcile() adds it, so a crash right after still knows it is ours.
+    sys::write_file_atomic(file, net::to_string(n.gateway));
+    n.gateway_added = true;
+}
+
+void networks::release_bridge(const std::string& network, network_state& n, std::string_view why) {
+    std::error_code ec;
+    if (n.bridge_made) {
+        if (int err = nl_.try_delete_link(n.cfg.bridge))
+            log::error(subject, "{}delete bridge {}: {}", why, n.cfg.bridge, std::strerror(err));
+        else
+            log::info(subject, "{}{}: deleted bridge {}", why, network, n.cfg.bridge);
+        fs::remove(bridge_file(network), ec);
+    } else if (n.gateway_added) {
+        auto gw = net::to_string(n.gateway);
+        if (int err = nl_.try_delete_address(n.cfg.bridge, n.gateway))
+            log::error(subject, "{}take {} off {}: {}", why, gw, n.cfg.bridge, std::strerror(err));
+        else
+            log::info(subject, "{}{}: took {} off bridge {}", why, network, gw, n.cfg.bridge);
+        fs::remove(gateway_file(network), ec);
     }
 }
 
@@ -168,15 +213,7 @@ void networks::update(const config::config& cfg, const std::vector<std::string>&
             ++it;
             continue;
         }
-        if (n.bridge_made) {
-            if (int err = nl_.try_delete_link(n.cfg.bridge))
-                log::error(subject, "reload: delete bridge {}: {}", n.cfg.bridge,
-                           std::strerror(err));
-            else
-                log::info(subject, "reload: {}: deleted bridge {}", name, n.cfg.bridge);
-            std::error_code ec;
-            fs::remove(bridge_file(name), ec);
-        }
+        release_bridge(name, n, "reload: ");
         if (gone) {
             std::error_code ec;
             fs::remove(lease_file(name), ec);
@@ -188,7 +225,8 @@ void networks::update(const config::config& cfg, const std::vector<std::string>&
         auto subnet = net::parse_subnet(n.subnet);
         nets_.emplace(
             n.name,
-            network_state{n, {net::parse_ipv4(n.gateway), subnet.prefix}, std::nullopt, false});
+            network_state{
+                n, {net::parse_ipv4(n.gateway), subnet.prefix}, std::nullopt, false, false});
     }
     if (!nets_.empty()) sys::make_dirs(dir_, 0700);
     lease_all(cfg);
@@ -244,6 +282,9 @@ fs::path networks::lease_file(const std::string& network) const {
 }
 fs::path networks::bridge_file(const std::string& network) const {
     return dir_ / (network + ".bridge");
+}
+fs::path networks::gateway_file(const std::string& network) const {
+    return dir_ / (network + ".gateway");
 }
 
 void networks::save(const network_state& n) const {
@@ -422,13 +463,8 @@ void networks::close() {
     // The bridges first: the ports still standing are being deleted by the kernel's namespace
     // clean-up, and each one it has to unhook from a bridge costs it a bridge-port teardown
     // under RTNL; once the bridge is gone they are plain veths (bench/README.md).
-    for (auto& [name, n] : nets_) {
-        if (!n.bridge_made) continue;
-        if (int err = nl_.try_delete_link(n.cfg.bridge))
-            log::error(subject, "delete bridge {}: {}", n.cfg.bridge, std::strerror(err));
-        else
-            log::info(subject, "{}: deleted bridge {}", name, n.cfg.bridge);
-    }
+    for (auto& [name, n] : nets_)
+        release_bridge(name, n, "");
     await_ports_gone(2s);
     sys::remove_tree(dir_);
 }

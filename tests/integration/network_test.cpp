@@ -3,10 +3,13 @@
 #include "common/temp_dir.hpp"
 #include "harness.hpp"
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+
+#include "ctr/core/scope_guard.hpp"
 
 using namespace ctr::test;
 
@@ -238,4 +241,77 @@ TEST_CASE("an image of one static binary still gets its /etc/hosts; no image fil
     // An image that has /etc/hosts keeps it in the lower layer: bound over, never copied up.
     CHECK(!fs::exists(l.upper("full") / "etc" / "hosts"));
     CHECK(l.stop() == 0);
+}
+
+namespace {
+// The bridge's IPv4 addresses as `ip` prints them: "10.200.3.1/24".
+std::set<std::string> addresses_of(const std::string& bridge) {
+    std::set<std::string> out;
+    std::istringstream words(run({"/sbin/ip", "-o", "-4", "addr", "show", "dev", bridge}).out);
+    for (std::string w, last; words >> w; last = w)
+        if (last == "inet") out.insert(w);
+    return out;
+}
+} // namespace
+
+TEST_CASE("an adopted bridge gets the gateway, keeps its own address and is left as it was found, "
+          "across a rebuild too") {
+    CTR_REQUIRE_ROOT();
+    auto first = unique_network(), second = unique_network(), own = unique_network();
+    REQUIRE(run({"/sbin/ip", "link", "add", first.bridge, "type", "bridge"}).code == 0);
+    ctr::scope_guard remove([&] { run({"/sbin/ip", "link", "del", first.bridge}); });
+    std::string theirs = own.prefix + "1/24";
+    REQUIRE(run({"/sbin/ip", "addr", "add", theirs, "dev", first.bridge}).code == 0);
+    auto file = [&](const test_network& subnet_of) {
+        return fmt::format("[network n]\nbridge = {}\nsubnet = {}\n\n", first.bridge,
+                           subnet_of.subnet) +
+               "[container a]\nrootfs = @ROOTFS@\nnetwork = n\ncommand = sleep 1000\n";
+    };
+    lab l(file(first));
+    REQUIRE(l.start());
+    CAPTURE(l.log());
+    REQUIRE(l.wait_state("running", {"a"}));
+    CHECK(l.log().find("adopting existing bridge " + first.bridge) != std::string::npos);
+    CHECK(addresses_of(first.bridge) == std::set<std::string>{first.prefix + "1/24", theirs});
+
+    // A changed subnet rebuilds the network: the old gateway goes, the new one comes.
+    l.rewrite(file(second));
+    auto r = l.reload();
+    CAPTURE(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("networks rebuilt: n") != std::string::npos);
+    CHECK(addresses_of(first.bridge) == std::set<std::string>{second.prefix + "1/24", theirs});
+    CHECK(l.status("a")["ip"].get<std::string>().starts_with(second.prefix));
+
+    CHECK(l.stop() == 0);
+    // Still there, with only what it had before the supervisor came.
+    CHECK(links_mentioning(first.bridge + ":").size() == 1);
+    CHECK(addresses_of(first.bridge) == std::set<std::string>{theirs});
+}
+
+TEST_CASE("a gateway that a killed run added to an adopted bridge is taken off by the next run") {
+    CTR_REQUIRE_ROOT();
+    auto first = unique_network(), second = unique_network();
+    REQUIRE(run({"/sbin/ip", "link", "add", first.bridge, "type", "bridge"}).code == 0);
+    ctr::scope_guard remove([&] { run({"/sbin/ip", "link", "del", first.bridge}); });
+    auto file = [&](const test_network& subnet_of) {
+        return fmt::format("[network n]\nbridge = {}\nsubnet = {}\n\n", first.bridge,
+                           subnet_of.subnet) +
+               "[container a]\nrootfs = @ROOTFS@\nnetwork = n\ncommand = sleep 1000\n";
+    };
+    lab l(file(first));
+    REQUIRE(l.start());
+    CAPTURE(l.log());
+    REQUIRE(l.wait_state("running", {"a"}));
+    CHECK(addresses_of(first.bridge) == std::set<std::string>{first.prefix + "1/24"});
+    CHECK(l.stop(SIGKILL) == 128 + SIGKILL);
+    CHECK(addresses_of(first.bridge) == std::set<std::string>{first.prefix + "1/24"});
+
+    l.rewrite(file(second));
+    REQUIRE(l.start());
+    REQUIRE(l.wait_state("running", {"a"}));
+    CHECK(addresses_of(first.bridge) == std::set<std::string>{second.prefix + "1/24"});
+    CHECK(l.stop() == 0);
+    CHECK(links_mentioning(first.bridge + ":").size() == 1);
+    CHECK(addresses_of(first.bridge).empty());
 }

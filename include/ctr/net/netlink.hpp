@@ -50,6 +50,8 @@ class netlink {
     bool delete_link(const std::string& link);
     // The non-throwing twin, for guards and destructors: 0 (also when already gone) or an errno.
     int try_delete_link(const std::string& link) noexcept;
+    // Takes an address off a link: 0 (also when it or the link is gone already) or an errno.
+    int try_delete_address(const std::string& link, cidr address) noexcept;
 
     // A veth pair made in one request: `host_if` here, up, on `bridge`, and its peer `eth0`
     // created directly inside p.netns_fd (IFLA_NET_NS_FD) with p.mtu and a MAC derived from the

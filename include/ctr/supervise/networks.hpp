@@ -82,6 +82,9 @@ class networks {
         std::optional<net::ipam> ipam;
         bool bridge_made = false; // made by this supervisor (or a crashed run of it): removed at
                                   // shutdown; an adopted bridge stays
+        // An adopted bridge that lacked the gateway: it is taken off again when the network goes
+        // (shutdown, reload), so the bridge is left as it was found.
+        bool gateway_added = false;
     };
     struct member {
         std::string network;
@@ -96,6 +99,12 @@ class networks {
     void lease_all(const config::config& cfg);
     // Adopts an existing bridge of a network, or records that this supervisor makes it.
     void claim_bridges(const std::vector<net::link_state>& observed);
+    // Records, before reconcile() adds it, whether the gateway is ours to take off the adopted
+    // bridge; a gateway a crashed run added for an older subnet is taken off now.
+    void adopt_gateway(const std::string& network, network_state& n, const net::link_state& bridge);
+    // What this supervisor did to a network's bridge is undone: the bridge it made is deleted,
+    // the gateway it added to an adopted one is taken off. `why` prefixes the log lines.
+    void release_bridge(const std::string& network, network_state& n, std::string_view why);
     // One running member's port, as desired() has it.
     net::port_spec port_of(const std::string& container, const member& m) const;
     std::vector<net::link_state> relevant(std::vector<net::link_state> links) const;
@@ -103,6 +112,7 @@ class networks {
     void await_ports_gone(std::chrono::milliseconds limit);
     std::filesystem::path lease_file(const std::string& network) const;
     std::filesystem::path bridge_file(const std::string& network) const;
+    std::filesystem::path gateway_file(const std::string& network) const;
 
     std::filesystem::path dir_;
     std::map<std::string, network_state, std::less<>> nets_;
