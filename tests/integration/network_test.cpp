@@ -9,8 +9,6 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
-#include "ctr/core/scope_guard.hpp"
-
 using namespace ctr::test;
 
 namespace {
@@ -252,22 +250,34 @@ std::set<std::string> addresses_of(const std::string& bridge) {
         if (last == "inet") out.insert(w);
     return out;
 }
+
+// A bridge made here by hand, as someone else's would be, deleted again whatever happens; its
+// config puts container `a` on it with the subnet of `subnet_of`.
+struct foreign_bridge {
+    test_network net = unique_network();
+    foreign_bridge() {
+        REQUIRE(run({"/sbin/ip", "link", "add", net.bridge, "type", "bridge"}).code == 0);
+    }
+    ~foreign_bridge() { run({"/sbin/ip", "link", "del", net.bridge}); }
+    foreign_bridge(const foreign_bridge&) = delete;
+    foreign_bridge& operator=(const foreign_bridge&) = delete;
+    std::string config(const test_network& subnet_of) const {
+        return fmt::format("[network n]\nbridge = {}\nsubnet = {}\n\n", net.bridge,
+                           subnet_of.subnet) +
+               "[container a]\nrootfs = @ROOTFS@\nnetwork = n\ncommand = sleep 1000\n";
+    }
+};
 } // namespace
 
 TEST_CASE("an adopted bridge gets the gateway, keeps its own address and is left as it was found, "
           "across a rebuild too") {
     CTR_REQUIRE_ROOT();
-    auto first = unique_network(), second = unique_network(), own = unique_network();
-    REQUIRE(run({"/sbin/ip", "link", "add", first.bridge, "type", "bridge"}).code == 0);
-    ctr::scope_guard remove([&] { run({"/sbin/ip", "link", "del", first.bridge}); });
+    foreign_bridge b;
+    auto& first = b.net;
+    auto second = unique_network(), own = unique_network();
     std::string theirs = own.prefix + "1/24";
     REQUIRE(run({"/sbin/ip", "addr", "add", theirs, "dev", first.bridge}).code == 0);
-    auto file = [&](const test_network& subnet_of) {
-        return fmt::format("[network n]\nbridge = {}\nsubnet = {}\n\n", first.bridge,
-                           subnet_of.subnet) +
-               "[container a]\nrootfs = @ROOTFS@\nnetwork = n\ncommand = sleep 1000\n";
-    };
-    lab l(file(first));
+    lab l(b.config(first));
     REQUIRE(l.start());
     CAPTURE(l.log());
     REQUIRE(l.wait_state("running", {"a"}));
@@ -275,7 +285,7 @@ TEST_CASE("an adopted bridge gets the gateway, keeps its own address and is left
     CHECK(addresses_of(first.bridge) == std::set<std::string>{first.prefix + "1/24", theirs});
 
     // A changed subnet rebuilds the network: the old gateway goes, the new one comes.
-    l.rewrite(file(second));
+    l.rewrite(b.config(second));
     auto r = l.reload();
     CAPTURE(r.err);
     REQUIRE(r.code == 0);
@@ -291,15 +301,10 @@ TEST_CASE("an adopted bridge gets the gateway, keeps its own address and is left
 
 TEST_CASE("a gateway that a killed run added to an adopted bridge is taken off by the next run") {
     CTR_REQUIRE_ROOT();
-    auto first = unique_network(), second = unique_network();
-    REQUIRE(run({"/sbin/ip", "link", "add", first.bridge, "type", "bridge"}).code == 0);
-    ctr::scope_guard remove([&] { run({"/sbin/ip", "link", "del", first.bridge}); });
-    auto file = [&](const test_network& subnet_of) {
-        return fmt::format("[network n]\nbridge = {}\nsubnet = {}\n\n", first.bridge,
-                           subnet_of.subnet) +
-               "[container a]\nrootfs = @ROOTFS@\nnetwork = n\ncommand = sleep 1000\n";
-    };
-    lab l(file(first));
+    foreign_bridge b;
+    auto& first = b.net;
+    auto second = unique_network();
+    lab l(b.config(first));
     REQUIRE(l.start());
     CAPTURE(l.log());
     REQUIRE(l.wait_state("running", {"a"}));
@@ -307,7 +312,7 @@ TEST_CASE("a gateway that a killed run added to an adopted bridge is taken off b
     CHECK(l.stop(SIGKILL) == 128 + SIGKILL);
     CHECK(addresses_of(first.bridge) == std::set<std::string>{first.prefix + "1/24"});
 
-    l.rewrite(file(second));
+    l.rewrite(b.config(second));
     REQUIRE(l.start());
     REQUIRE(l.wait_state("running", {"a"}));
     CHECK(addresses_of(first.bridge) == std::set<std::string>{second.prefix + "1/24"});
