@@ -145,17 +145,25 @@ void networks::adopt_gateway(const std::string& network, network_state& n,
                              const net::link_state& bridge) {
     auto file = gateway_file(network);
     if (auto recorded = sys::read_file(file)) {
-        auto added = net::parse_cidr(*recorded);
+        std::optional<net::cidr> added;
+        try {
+            added = net::parse_cidr(*recorded);
+        } catch (const std::exception& e) {
+            // Not ours to guess at: the bridge keeps whatever it has.
+            log::warn(subject, "{}: ignoring {}: {}", network, file.string(), e.what());
+        }
         if (added == n.gateway) {
             n.gateway_added = true;
             return;
         }
-        if (int err = nl_.try_delete_address(n.cfg.bridge, added))
-            log::error(subject, "{}: take {} off {}: {}", network, *recorded, n.cfg.bridge,
-                       std::strerror(err));
-        else
-            log::info(subject, "{}: took {} (a previous run's gateway) off {}", network, *recorded,
-                      n.cfg.bridge);
+        if (added) {
+            if (int err = nl_.try_delete_address(n.cfg.bridge, *added))
+                log::error(subject, "{}: take {} off {}: {}", network, *recorded, n.cfg.bridge,
+                           std::strerror(err));
+            else
+                log::info(subject, "{}: took {} (a previous run's gateway) off {}", network,
+                          *recorded, n.cfg.bridge);
+        }
         std::error_code ec;
         fs::remove(file, ec);
     }
