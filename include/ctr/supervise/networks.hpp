@@ -60,7 +60,8 @@ class networks {
     // Reload. check() names what would stop `cfg`'s new bridges from being made (a link of ours
     // cannot be in the way; someone else's veth named like the bridge is), before anything
     // changes. update() runs once every container leaving or changing its network has stopped:
-    // the bridges of removed and `rebuilt` networks go, the desired state becomes `cfg`'s
+    // the bridges of removed and `rebuilt` networks go (an adopted one stays and loses the gateway
+    // this supervisor added), the desired state becomes `cfg`'s
     // (leases of removed members released, a member staying on its network keeps its address)
     // and reconcile() makes it so; NAT follows. Then watch() may need starting (first network).
     std::vector<std::string> check(const config::config& cfg,
@@ -71,8 +72,8 @@ class networks {
     std::vector<std::string> displaced(const config::config& cfg) const;
     // The /etc/hosts text of a member (every member of its network by name), or nothing.
     std::optional<std::string> hosts_text(const config::container& c) const;
-    // Shutdown, once every container stopped: ports and the bridges this supervisor made go,
-    // leases are removed.
+    // Shutdown, once every container stopped: ports and the bridges this supervisor made go, the
+    // gateways it added to adopted bridges are taken off, leases are removed.
     void close();
 
   private:
